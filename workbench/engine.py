@@ -1,0 +1,154 @@
+"""The synchronous core: one loaded model, its SAEs, and every operation on them.
+
+Not thread-safe by design: exactly one thread uses an Engine (the service's worker, or a script / notebook).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from workbench.analysis.activations import FeatureActivations, capture_activations
+from workbench.errors import InputError, SaeLoadError
+from workbench.jobs import CancelToken, ProgressCallback, ignore_progress
+from workbench.models.generation import GenerationRun
+from workbench.models.hf import HFBackend
+from workbench.models.sampling import SamplingSettings
+from workbench.models.spec import ModelSpec
+from workbench.saes.loader import LoadedSae, SaeSummary, load_sae
+from workbench.saes.spec import SaeSpec
+from workbench.saes.stats import FeatureStatistics, compute_statistics
+from workbench.steering.compiled import CompiledPlan, compile_plan
+from workbench.steering.plan import SteeringPlan
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self) -> None:
+        self._backend: HFBackend | None = None
+        self.saes: list[LoadedSae] = []
+
+    # -- model ----------------------------------------------------------------------------------------------
+    @property
+    def backend(self) -> HFBackend:
+        if self._backend is None:
+            raise InputError("no model is loaded")
+        return self._backend
+
+    @property
+    def loaded(self) -> bool:
+        return self._backend is not None
+
+    def load_model(
+        self,
+        spec: str | ModelSpec = "default",
+        device: str = "auto",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        progress: ProgressCallback = ignore_progress,
+        cancel: CancelToken | None = None,
+    ) -> HFBackend:
+        """Load a model; the previous one (and its SAEs, which were checked against it) is dropped on success."""
+        if isinstance(spec, str):
+            spec = ModelSpec.parse(spec)
+        backend = HFBackend.load(spec, device, dtype, trust_remote_code, progress, cancel)
+        if self._backend is not None:
+            self._backend.close()
+        self._backend = backend
+        self.saes = []
+        return backend
+
+    # -- SAEs -----------------------------------------------------------------------------------------------
+    def add_sae(self, spec: str | SaeSpec) -> SaeSummary:
+        if isinstance(spec, str):
+            spec = SaeSpec.parse(spec)
+        backend = self.backend
+        loaded = load_sae(spec, backend.info, backend.device, key="")
+        loaded.key = self._new_key(loaded.layer)
+        self.saes.append(loaded)
+        return loaded.summary()
+
+    def remove_sae(self, key: str) -> None:
+        self.saes = [s for s in self.saes if s.key != key]
+
+    def sae(self, key_or_layer: str | int) -> LoadedSae:
+        """The SAE with this key, or the first one at this layer."""
+        for s in self.saes:
+            if s.key == key_or_layer or s.layer == key_or_layer:
+                return s
+        layers = ", ".join(str(s.layer) for s in self.saes) or "none"
+        raise SaeLoadError(f"no SAE loaded for {key_or_layer!r} (SAEs are loaded at layers: {layers})")
+
+    def sae_summaries(self) -> list[SaeSummary]:
+        return [s.summary() for s in self.saes]
+
+    def _new_key(self, layer: int) -> str:
+        taken = {s.key for s in self.saes}
+        key, n = f"L{layer}", 2
+        while key in taken:
+            key, n = f"L{layer}.{n}", n + 1
+        return key
+
+    # -- work -----------------------------------------------------------------------------------------------
+    def compile(self, plan: SteeringPlan) -> CompiledPlan:
+        b = self.backend
+        return compile_plan(plan, self.saes, b.info, b.capabilities, b.device, b.dtype)
+
+    def generate(
+        self,
+        prompt: str,
+        plan: SteeringPlan,
+        settings: SamplingSettings,
+        chat: bool = True,
+        cancel: CancelToken | None = None,
+    ) -> GenerationRun:
+        """A run to iterate for token events; every variant of `plan` is one row of the same batch."""
+        compiled = self.compile(plan)
+        prompt_ids = self.backend.encode_prompt(prompt, chat)
+        return self.backend.generate(prompt_ids, compiled, settings, cancel)
+
+    def features(
+        self,
+        text: str | Sequence[int],
+        saes: Sequence[str | int] | None = None,
+        top_k: int = 8,
+        chat: bool = False,
+        features: dict[str, Sequence[int]] | None = None,
+    ) -> dict[str, FeatureActivations]:
+        """Feature activations per token of `text` (a string, or token ids) for the chosen SAEs (default: all)."""
+        chosen = [self.sae(k) for k in saes] if saes is not None else list(self.saes)
+        if not chosen:
+            raise SaeLoadError("no SAE is loaded: add one first")
+        ids = list(text) if not isinstance(text, str) else self.backend.encode_prompt(text, chat)
+        return capture_activations(self.backend, chosen, ids, top_k, features)
+
+    def compute_statistics(
+        self,
+        key_or_layer: str | int,
+        texts: Iterable[str],
+        source: str,
+        total: int = 0,
+        progress: ProgressCallback = ignore_progress,
+        cancel: CancelToken | None = None,
+    ) -> FeatureStatistics:
+        """Compute statistics for an SAE on `texts`, keep them, and cache them for later sessions."""
+        loaded = self.sae(key_or_layer)
+        stats = compute_statistics(self.backend, loaded.sae, loaded.layer, texts, source,
+                                   progress=progress, cancel=cancel, total=total)
+        loaded.stats = stats
+        stats.save(loaded.stats_cache_path())
+        return stats
+
+    def info(self) -> dict[str, Any]:
+        """The `info --json` record."""
+        i = self.backend.info
+        return {
+            "model": {"name": i.name, "path": i.path, "source": i.source, "device": i.device, "dtype": i.dtype,
+                      "n_layers": i.n_layers, "d_model": i.d_model, "vocab_size": i.vocab_size,
+                      "parameters": i.parameters},
+            "saes": [{"key": s.key, "layer": s.layer, "d_sae": s.d_sae, "source": s.source,
+                      "architecture": s.architecture, "hook_name": s.hook_name,
+                      "has_statistics": s.has_statistics} for s in self.sae_summaries()],
+        }

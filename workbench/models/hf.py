@@ -1,0 +1,200 @@
+"""The transformers/torch backend: tokenize, generate with steering, capture residuals."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.devices import dtype_name, resolve_device, resolve_dtype
+from workbench.errors import InputError
+from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
+from workbench.models.generation import GenerationRun
+from workbench.models.hf_loader import load_weights
+from workbench.models.protocol import Capabilities, ModelInfo
+from workbench.models.sampling import SamplingSettings
+from workbench.models.spec import ModelSpec
+from workbench.steering.plan import EditMode
+
+if TYPE_CHECKING:
+    import torch
+
+    from workbench.steering.compiled import CompiledPlan
+
+HF_CAPABILITIES = Capabilities(modes=frozenset(EditMode), capture=True, batched=True)
+
+
+class HFBackend:
+    """A transformers causal LM with Llama-style decoder blocks at `model.model.layers`."""
+
+    capabilities = HF_CAPABILITIES
+
+    def __init__(self, model: Any, tokenizer: Any, name: str, path: str, source: str) -> None:
+        import torch
+
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.blocks = _decoder_blocks(model)
+        param = next(model.parameters())
+        self.device = str(param.device)
+        self.dtype: torch.dtype = param.dtype
+        config = model.config
+        n_params = sum(p.numel() for p in model.parameters())
+        self.info = ModelInfo(
+            name=name,
+            path=path,
+            source=source,
+            device=self.device,
+            dtype=dtype_name(self.dtype),
+            n_layers=len(self.blocks),
+            d_model=int(config.hidden_size),
+            vocab_size=int(config.vocab_size),
+            has_chat_template=bool(getattr(tokenizer, "chat_template", None)),
+            parameters=n_params,
+            memory_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
+        )
+        self.eos_ids = _eos_ids(model, tokenizer)
+
+    @classmethod
+    def load(
+        cls,
+        spec: ModelSpec,
+        device: str = "auto",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        progress: ProgressCallback = ignore_progress,
+        cancel: CancelToken | None = None,
+    ) -> HFBackend:
+        cancel = cancel or CancelToken()
+        target = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, target)
+        weights = load_weights(spec, torch_dtype, trust_remote_code, progress, cancel)
+        cancel.raise_if_cancelled()
+        progress(Progress(f"moving the model to {target}", 4, 4))
+        model = weights.model.to(device=target, dtype=torch_dtype)
+        cancel.raise_if_cancelled()
+        return cls(model, weights.tokenizer, weights.name, weights.folder, spec.describe())
+
+    # -- text ---------------------------------------------------------------------------------------------
+    def encode_prompt(self, text: str, chat: bool) -> list[int]:
+        if chat:
+            if not self.info.has_chat_template:
+                raise InputError(f"{self.info.name} has no chat template: use raw mode")
+            ids = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+            )
+            if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # BatchEncoding in newer transformers
+                ids = ids["input_ids"]
+            return [int(i) for i in ids]
+        ids = self.tokenizer(text, add_special_tokens=True)["input_ids"]
+        return [int(i) for i in ids]
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(token_ids), skip_special_tokens=True))
+
+    def token_strings(self, token_ids: Sequence[int]) -> list[str]:
+        return [str(self.tokenizer.decode([int(i)])) for i in token_ids]
+
+    # -- generation -----------------------------------------------------------------------------------------
+    def generate(
+        self,
+        prompt_ids: Sequence[int],
+        plan: CompiledPlan,
+        settings: SamplingSettings,
+        cancel: CancelToken | None = None,
+    ) -> GenerationRun:
+        if not prompt_ids:
+            raise InputError("the prompt is empty")
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if limit and len(prompt_ids) + settings.max_new_tokens > limit:
+            raise InputError(f"prompt plus max new tokens exceeds the model's context of {limit} tokens")
+        prompt_len = len(prompt_ids)
+
+        def forward(ids: torch.Tensor, start: int, cache: object) -> torch.Tensor:
+            with plan.attached(self.blocks, start, prompt_len):
+                out = self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            return out.logits[:, -1, :]
+
+        return GenerationRun(
+            prompt_ids=list(prompt_ids),
+            plan=plan,
+            settings=settings,
+            forward=forward,
+            new_cache=self._new_cache,
+            decode=self.decode,
+            eos_ids=self.eos_ids,
+            device=self.device,
+            cancel=cancel,
+        )
+
+    def _new_cache(self) -> object:
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.model.config)
+
+    # -- capture --------------------------------------------------------------------------------------------
+    def residuals(self, token_ids: Sequence[int], layers: Sequence[int]) -> dict[int, np.ndarray]:
+        """Residual stream after each block in `layers` for one text, as float32 (seq, d_model) arrays."""
+        import torch
+
+        for layer in layers:
+            if not 0 <= layer < self.info.n_layers:
+                raise InputError(f"layer {layer} is out of range: the model has layers 0–{self.info.n_layers - 1}")
+        captured: dict[int, torch.Tensor] = {}
+        handles = []
+        deepest = max(layers)
+        try:
+            for layer in set(layers):
+                hook = _capture_into(captured, layer, stop=layer == deepest)
+                handles.append(self.blocks[layer].register_forward_hook(hook))
+            ids = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
+            with torch.inference_mode(), contextlib.suppress(_StopForward):
+                self.model.model(input_ids=ids, use_cache=False)
+        finally:
+            for h in handles:
+                h.remove()
+        return {layer: captured[layer][0].float().cpu().numpy() for layer in layers}
+
+    def close(self) -> None:
+        self.model = None
+        self.blocks = []
+
+
+class _StopForward(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by the deepest capture hook: the blocks after it are not needed."""
+
+
+def _capture_into(store: dict[int, Any], layer: int, stop: bool) -> Any:
+    def hook(_module: Any, _args: Any, output: Any) -> None:
+        store[layer] = (output[0] if isinstance(output, tuple) else output).detach()
+        if stop:
+            raise _StopForward
+
+    return hook
+
+
+def _decoder_blocks(model: Any) -> Any:
+    inner = getattr(model, "model", None)
+    blocks = getattr(inner, "layers", None)
+    if blocks is None:
+        raise InputError(
+            f"{type(model).__name__} has no decoder blocks at model.layers: only Llama-style models are supported"
+        )
+    return blocks
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    ids: set[int] = set()
+    for source in (getattr(model, "generation_config", None), model.config):
+        value = getattr(source, "eos_token_id", None) if source is not None else None
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return frozenset(ids)

@@ -1,0 +1,129 @@
+"""Load a transformers causal LM from any ModelSpec, with progress and cancel between phases.
+
+A GGUF is dequantised by transformers once (~15 s, mostly reading the file) and saved as a safetensors folder
+in the cache; later loads read that folder in well under 2 s. The cache folder is keyed by the GGUF's path,
+size and modification time, and written atomically (temp folder, then rename), so an interrupted conversion
+never leaves a half-written cache behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import ModelLoadError
+from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
+from workbench.models.spec import ModelSource, ModelSpec
+from workbench.paths import cache_dir
+
+
+@dataclass
+class LoadedWeights:
+    model: Any
+    tokenizer: Any
+    folder: str  # the folder the weights were read from
+    name: str
+
+
+def load_weights(
+    spec: ModelSpec,
+    dtype: Any,
+    trust_remote_code: bool = False,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> LoadedWeights:
+    """Read model and tokenizer for `spec` in `dtype` on the CPU (the caller moves them to the device)."""
+    cancel = cancel or CancelToken()
+    if spec.source in (ModelSource.EMBEDDED, ModelSource.GGUF):
+        folder = converted_gguf_folder(Path(spec.location), progress, cancel)
+        name = Path(spec.location).stem
+        return _from_folder(folder, name, dtype, trust_remote_code, progress, cancel)
+    if spec.source is ModelSource.FOLDER:
+        return _from_folder(Path(spec.location), Path(spec.location).name, dtype, trust_remote_code, progress, cancel)
+    return _from_hub(spec, dtype, trust_remote_code, progress, cancel)
+
+
+def converted_gguf_folder(gguf: Path, progress: ProgressCallback, cancel: CancelToken) -> Path:
+    """The cached safetensors folder for `gguf`, converting it first if needed."""
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    folder = cache_dir() / "models" / f"{gguf.stem}-{key}"
+    if (folder / "config.json").is_file():
+        return folder
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    progress(Progress("converting the GGUF file to a cached safetensors folder (first time only)", 1, 4))
+    cancel.raise_if_cancelled()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        cancel.raise_if_cancelled()
+        progress(Progress("dequantising GGUF weights (first time only, ~15 s)", 2, 4))
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"could not read GGUF file {gguf}: {exc}") from exc
+    cancel.raise_if_cancelled()
+    progress(Progress("saving the converted weights", 3, 4))
+    # A model read from GGUF refuses to save ("quantized with gguf") until the quantizer marks are removed;
+    # the weights themselves are already dequantised.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    try:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        cancel.raise_if_cancelled()
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _from_folder(
+    folder: Path, name: str, dtype: Any, trust_remote_code: bool, progress: ProgressCallback, cancel: CancelToken
+) -> LoadedWeights:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cancel.raise_if_cancelled()
+    progress(Progress(f"loading {name}", 3, 4))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=dtype, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"could not load the model in {folder}: {_first_line(exc)}") from exc
+    return LoadedWeights(model=model, tokenizer=tokenizer, folder=str(folder), name=name)
+
+
+def _from_hub(
+    spec: ModelSpec, dtype: Any, trust_remote_code: bool, progress: ProgressCallback, cancel: CancelToken
+) -> LoadedWeights:
+    from huggingface_hub import snapshot_download
+
+    cancel.raise_if_cancelled()
+    progress(Progress(f"fetching {spec.describe()} from the Hugging Face hub", 1, 4))
+    try:
+        folder = snapshot_download(
+            spec.location,
+            revision=spec.revision,
+            allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"],
+        )
+    except Exception as exc:  # offline, unknown repo, gated repo: the hub raises many kinds
+        raise ModelLoadError(
+            f"could not fetch {spec.describe()!r} from the Hugging Face hub (offline, or no such model?): "
+            f"{_first_line(exc)}"
+        ) from exc
+    return _from_folder(Path(folder), spec.location, dtype, trust_remote_code, progress, cancel)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__

@@ -1,0 +1,151 @@
+"""Load SAEs through sae-lens and check that they fit the loaded model."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import SaeLoadError, WorkbenchError
+from workbench.models.protocol import ModelInfo
+from workbench.paths import cache_dir
+from workbench.saes.hooks import residual_layer
+from workbench.saes.spec import SaeSource, SaeSpec
+from workbench.saes.stats import STATS_FILE, FeatureStatistics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SaeSummary:
+    """What the GUI and CLI may know about a loaded SAE (plain data; crosses threads)."""
+
+    key: str
+    layer: int
+    d_in: int
+    d_sae: int
+    source: str
+    architecture: str
+    hook_name: str
+    has_statistics: bool
+
+
+@dataclass
+class LoadedSae:
+    """A sae-lens SAE on the worker thread, with the layer it reads and its statistics if known."""
+
+    key: str
+    spec: SaeSpec
+    sae: Any  # sae_lens.SAE; a torch module, so it never leaves the worker thread
+    layer: int
+    hook_name: str
+    fingerprint: str
+    stats: FeatureStatistics | None = None
+
+    @property
+    def d_sae(self) -> int:
+        return int(self.sae.cfg.d_sae)
+
+    @property
+    def d_in(self) -> int:
+        return int(self.sae.cfg.d_in)
+
+    def summary(self) -> SaeSummary:
+        return SaeSummary(
+            key=self.key,
+            layer=self.layer,
+            d_in=self.d_in,
+            d_sae=self.d_sae,
+            source=self.spec.describe(),
+            architecture=str(self.sae.cfg.architecture()),
+            hook_name=self.hook_name,
+            has_statistics=self.stats is not None,
+        )
+
+    def stats_cache_path(self) -> Path:
+        return cache_dir() / "stats" / f"{self.fingerprint}.npz"
+
+
+def load_sae(spec: SaeSpec, model: ModelInfo, device: str, key: str) -> LoadedSae:
+    """Load `spec` on `device` and check it against `model`; a clear SaeLoadError for every misfit."""
+    sae = _read(spec, device)
+    hook_name = str(getattr(sae.cfg.metadata, "hook_name", "") or "")
+    if not hook_name:
+        raise SaeLoadError(f"SAE {spec.describe()} does not say which hook it reads (cfg metadata.hook_name)")
+    layer = residual_layer(hook_name)
+    if layer >= model.n_layers:
+        raise SaeLoadError(
+            f"SAE {spec.describe()} reads layer {layer}, but {model.name} has layers 0–{model.n_layers - 1}"
+        )
+    d_in = int(sae.cfg.d_in)
+    if d_in != model.d_model:
+        raise SaeLoadError(
+            f"SAE {spec.describe()} has d_in {d_in}, but {model.name} has hidden size {model.d_model}: "
+            "it was trained on a different model"
+        )
+    sae.eval()
+    for p in sae.parameters():
+        p.requires_grad_(False)
+    loaded = LoadedSae(key=key, spec=spec, sae=sae, layer=layer, hook_name=hook_name,
+                       fingerprint=_fingerprint(spec))
+    loaded.stats = _find_statistics(loaded)
+    return loaded
+
+
+def _read(spec: SaeSpec, device: str) -> Any:
+    from sae_lens import SAE
+
+    if spec.source is SaeSource.FOLDER:
+        folder = Path(spec.location)
+        if not (folder / "cfg.json").is_file():
+            raise SaeLoadError(f"{folder} is not a sae-lens SAE folder (no cfg.json)")
+        try:
+            return SAE.load_from_disk(str(folder), device=device)
+        except Exception as exc:  # sae-lens raises many kinds on a bad folder; all mean the same to the user
+            raise SaeLoadError(f"could not read the SAE in {folder}: {_short(exc)}") from exc
+    assert spec.sae_id is not None
+    try:
+        return SAE.from_pretrained(spec.location, spec.sae_id, device=device)
+    except Exception as exc:  # unknown release, unknown id, or the hub is unreachable
+        raise SaeLoadError(
+            f"could not load SAE {spec.sae_id!r} of release {spec.location!r} from the sae-lens registry "
+            f"(is the Hugging Face hub reachable?): {_short(exc)}"
+        ) from exc
+
+
+def _fingerprint(spec: SaeSpec) -> str:
+    """A stable id for the SAE's weights: the hash of its weights file, or of release:id for the registry."""
+    digest = hashlib.sha256()
+    if spec.source is SaeSource.FOLDER:
+        for name in sorted(p.name for p in Path(spec.location).glob("*.safetensors")):
+            with open(Path(spec.location) / name, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        digest.update((Path(spec.location) / "cfg.json").read_bytes())
+    else:
+        digest.update(spec.describe().encode())
+    return digest.hexdigest()[:24]
+
+
+def _find_statistics(loaded: LoadedSae) -> FeatureStatistics | None:
+    candidates = [loaded.stats_cache_path()]
+    if loaded.spec.source is SaeSource.FOLDER:
+        candidates.insert(0, Path(loaded.spec.location) / STATS_FILE)
+    for path in candidates:
+        if path.is_file():
+            try:
+                stats = FeatureStatistics.load(path)
+            except WorkbenchError as exc:
+                log.warning("%s", exc)
+                continue
+            if stats.d_sae == loaded.d_sae:
+                return stats
+            log.warning("ignoring %s: statistics for %d features, SAE has %d", path, stats.d_sae, loaded.d_sae)
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
