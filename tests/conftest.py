@@ -3,11 +3,23 @@ from pathlib import Path
 
 import pytest
 
-# Converted model weights are cached inside the repo's venv folder, apart from the user's own cache.
+# Converted model weights are cached inside the repo's venv folder, apart from the user's own cache, and shared
+# by every test; everything else a test caches (feature statistics) goes to a fresh folder per test.
 _ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("STEERING_WORKBENCH_CACHE", str(_ROOT / ".venv" / "cache" / "steering-workbench"))
+SHARED_CACHE = Path(os.environ.get("STEERING_WORKBENCH_CACHE", _ROOT / ".venv" / "cache" / "steering-workbench"))
+os.environ["STEERING_WORKBENCH_CACHE"] = str(SHARED_CACHE)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    cache = tmp_path_factory.mktemp("cache")
+    (SHARED_CACHE / "models").mkdir(parents=True, exist_ok=True)
+    (cache / "models").symlink_to(SHARED_CACHE / "models", target_is_directory=True)
+    monkeypatch.setenv("STEERING_WORKBENCH_CACHE", str(cache))
+    monkeypatch.setenv("STEERING_WORKBENCH_DATA", str(tmp_path_factory.mktemp("data")))
+    return cache
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,7 @@ def make_sae(
     with torch.no_grad():
         # Unit-norm decoder rows and a small negative encoder bias: sparse, like a trained SAE.
         sae.W_dec.data = torch.nn.functional.normalize(torch.randn(d_sae, d_in), dim=-1)
-        sae.W_enc.data = sae.W_dec.data.T.clone()
+        sae.W_enc.data = sae.W_dec.data.T.contiguous()
         sae.b_enc.data = torch.full((d_sae,), -0.05)
     folder.mkdir(parents=True, exist_ok=True)
     sae.save_model(str(folder))

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench import __version__
@@ -38,10 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", default="default",
-                       help="'default' (embedded SmolLM2-135M), a model folder, a .gguf file or a hub id")
-        p.add_argument("--sae", action="append", default=[], metavar="SPEC",
-                       help="a sae-lens SAE folder or RELEASE:SAE_ID (repeatable)")
+        p.add_argument(
+            "--model",
+            default="default",
+            help="'default' (embedded SmolLM2-135M), a model folder, a .gguf file or a hub id",
+        )
+        p.add_argument(
+            "--sae",
+            action="append",
+            default=[],
+            metavar="SPEC",
+            help="a sae-lens SAE folder or RELEASE:SAE_ID (repeatable)",
+        )
         p.add_argument("--device", default="auto", help="auto (CUDA → MPS → CPU), cpu, cuda, cuda:N, mps")
         p.add_argument("--dtype", default="auto", help="auto (bf16 CUDA, fp16 MPS, fp32 CPU), float32, ...")
         p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
@@ -50,8 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="generate baseline and steered variants side by side")
     common(g)
     g.add_argument("--prompt", required=True)
-    g.add_argument("--variant", action="append", default=[], metavar="EDITS",
-                   help="[NAME=]LAYER:FEATURE:STRENGTH[:MODE][:UNIT][:POSITIONS],... (repeatable)")
+    g.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="EDITS",
+        help="[NAME=]LAYER:FEATURE:STRENGTH[:MODE][:UNIT][:POSITIONS],... (repeatable)",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--max-new-tokens", type=int, default=64)
     g.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
@@ -76,10 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, launch_window: Callable[[], int] | None = None) -> int:
+    """Run a subcommand; without one, open the window through `launch_window` (the ui layer passes it in)."""
     args = build_parser().parse_args(argv)
     if args.command is None:
-        return _launch_window()
+        if launch_window is None:
+            print("error: no subcommand given (see --help); the window starts with `steering-workbench`",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return launch_window()
     _quiet_libraries()
     cancel = CancelToken()
     signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
@@ -111,8 +129,14 @@ def _engine(args: argparse.Namespace, cancel: CancelToken) -> Engine:
     sae_specs = [SaeSpec.parse(s) for s in args.sae]
     engine = Engine()
     show = _print_progress if sys.stderr.isatty() else None
-    engine.load_model(model_spec, args.device, args.dtype, args.trust_remote_code,
-                      progress=show or (lambda _p: None), cancel=cancel)
+    engine.load_model(
+        model_spec,
+        args.device,
+        args.dtype,
+        args.trust_remote_code,
+        progress=show or (lambda _p: None),
+        cancel=cancel,
+    )
     for spec in sae_specs:
         engine.add_sae(spec)
     return engine
@@ -122,8 +146,12 @@ def cmd_generate(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any
     from workbench.models.sampling import SamplingSettings
 
     settings = SamplingSettings(
-        seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-        repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty,
+        max_new_tokens=args.max_new_tokens,
     )
     plan = parse_variants(args.variant)
     engine = _engine(args, cancel)
@@ -158,14 +186,16 @@ def generation_record(engine: Engine, plan: SteeringPlan, result: GenerationResu
     info = engine.info()
     panes = []
     for variant, pane in zip(plan.variants, result.panes, strict=True):
-        panes.append({
-            "name": pane.name,
-            "edits": [_edit_dict(e) for e in variant.edits],
-            "text": pane.text,
-            "token_ids": list(pane.token_ids),
-            "finish_reason": pane.finish_reason,
-            "edits_fired": [f.to_dict() for f in pane.edits_fired],
-        })
+        panes.append(
+            {
+                "name": pane.name,
+                "edits": [_edit_dict(e) for e in variant.edits],
+                "text": pane.text,
+                "token_ids": list(pane.token_ids),
+                "finish_reason": pane.finish_reason,
+                "edits_fired": [f.to_dict() for f in pane.edits_fired],
+            }
+        )
     return {
         "model": info["model"],
         "saes": info["saes"],
@@ -173,15 +203,26 @@ def generation_record(engine: Engine, plan: SteeringPlan, result: GenerationResu
         "settings": result.settings.to_dict(),
         "prompt_token_ids": list(result.prompt_ids),
         "panes": panes,
-        "timing": {"tokens_per_s": round(result.tokens_per_s, 3), "wall_s": round(result.wall_s, 3),
-                   "steps": result.steps, "panes": len(panes)},
+        "timing": {
+            "tokens_per_s": round(result.tokens_per_s, 3),
+            "wall_s": round(result.wall_s, 3),
+            "steps": result.steps,
+            "panes": len(panes),
+        },
     }
 
 
 def _edit_dict(edit: Any) -> dict[str, Any]:
-    return {"spec": edit.describe(), "layer": edit.layer, "feature": edit.feature, "strength": edit.strength,
-            "mode": edit.mode.value, "unit": edit.unit.value, "positions": edit.positions.value,
-            "enabled": edit.enabled}
+    return {
+        "spec": edit.describe(),
+        "layer": edit.layer,
+        "feature": edit.feature,
+        "strength": edit.strength,
+        "mode": edit.mode.value,
+        "unit": edit.unit.value,
+        "positions": edit.positions.value,
+        "enabled": edit.enabled,
+    }
 
 
 def cmd_features(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
@@ -221,14 +262,27 @@ def cmd_stats(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] |
         raise InputError("no SAE given: add --sae FOLDER for the layer")
     engine = _engine(args, cancel)
     show = _print_progress if sys.stderr.isatty() else None
-    stats = engine.compute_statistics(args.layer, texts, source=str(args.text_file), total=len(texts),
-                                      progress=show or (lambda _p: None), cancel=cancel)
+    stats = engine.compute_statistics(
+        args.layer,
+        texts,
+        source=str(args.text_file),
+        total=len(texts),
+        progress=show or (lambda _p: None),
+        cancel=cancel,
+    )
     sae = engine.sae(args.layer)
-    record = {"layer": args.layer, "n_tokens": stats.n_tokens, "resid_norm": stats.resid_norm,
-              "alive_fraction": float((stats.density > 0).mean()), "cached_at": str(sae.stats_cache_path())}
+    record = {
+        "layer": args.layer,
+        "n_tokens": stats.n_tokens,
+        "resid_norm": stats.resid_norm,
+        "alive_fraction": float((stats.density > 0).mean()),
+        "cached_at": str(sae.stats_cache_path()),
+    }
     if not args.json:
-        print(f"\nlayer {args.layer}: {stats.n_tokens} tokens, mean residual norm {stats.resid_norm:.2f}, "
-              f"{record['alive_fraction']:.1%} of features fired; saved to {record['cached_at']}")
+        print(
+            f"\nlayer {args.layer}: {stats.n_tokens} tokens, mean residual norm {stats.resid_norm:.2f}, "
+            f"{record['alive_fraction']:.1%} of features fired; saved to {record['cached_at']}"
+        )
     return record
 
 
@@ -274,16 +328,6 @@ def _describe_unexpected(exc: BaseException) -> str:
     if "out of memory" in first.lower():
         return f"out of memory: {first} (try a smaller model, fewer variants, or fewer new tokens)"
     return f"unexpected {type(exc).__name__}: {first}"
-
-
-def _launch_window() -> int:
-    try:
-        from ui.app import run_app
-    except ImportError as exc:
-        print(f"error: the window cannot start ({exc}); the CLI subcommands still work (see --help)",
-              file=sys.stderr)
-        return 1
-    return run_app()
 
 
 if __name__ == "__main__":

@@ -135,8 +135,16 @@ class Engine:
     ) -> FeatureStatistics:
         """Compute statistics for an SAE on `texts`, keep them, and cache them for later sessions."""
         loaded = self.sae(key_or_layer)
-        stats = compute_statistics(self.backend, loaded.sae, loaded.layer, texts, source,
-                                   progress=progress, cancel=cancel, total=total)
+        stats = compute_statistics(
+            self.backend,
+            loaded.sae,
+            loaded.layer,
+            texts,
+            source,
+            progress=progress,
+            cancel=cancel,
+            total=total,
+        )
         loaded.stats = stats
         stats.save(loaded.stats_cache_path())
         return stats
@@ -145,10 +153,27 @@ class Engine:
         """The `info --json` record."""
         i = self.backend.info
         return {
-            "model": {"name": i.name, "path": i.path, "source": i.source, "device": i.device, "dtype": i.dtype,
-                      "n_layers": i.n_layers, "d_model": i.d_model, "vocab_size": i.vocab_size,
-                      "parameters": i.parameters},
-            "saes": [{"key": s.key, "layer": s.layer, "d_sae": s.d_sae, "source": s.source,
-                      "architecture": s.architecture, "hook_name": s.hook_name,
-                      "has_statistics": s.has_statistics} for s in self.sae_summaries()],
+            "model": {
+                "name": i.name,
+                "path": i.path,
+                "source": i.source,
+                "device": i.device,
+                "dtype": i.dtype,
+                "n_layers": i.n_layers,
+                "d_model": i.d_model,
+                "vocab_size": i.vocab_size,
+                "parameters": i.parameters,
+            },
+            "saes": [
+                {
+                    "key": s.key,
+                    "layer": s.layer,
+                    "d_sae": s.d_sae,
+                    "source": s.source,
+                    "architecture": s.architecture,
+                    "hook_name": s.hook_name,
+                    "has_statistics": s.has_statistics,
+                }
+                for s in self.sae_summaries()
+            ],
         }

@@ -23,7 +23,7 @@ class InputError(WorkbenchError):
     """Malformed user input (an EDITS string, a sampling setting, a text file)."""
 
 
-class Cancelled(WorkbenchError):  # noqa: N818 - reads naturally: `except Cancelled`
+class Cancelled(WorkbenchError):
     """The job was cancelled by the user."""
 
     def __init__(self, message: str = "cancelled") -> None:

@@ -60,12 +60,14 @@ class WorkbenchService:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the workbench service is shut down")
-            if channel is not None and channel in self._channels:
-                self._channels[channel].cancel()
+            previous = self._channels.get(channel) if channel is not None else None
             job: Job[T] = Job(self._executor.submit(run), token, label)
             self._jobs.add(job)  # type: ignore[arg-type]
             if channel is not None:
                 self._channels[channel] = job  # type: ignore[assignment]
+        # Outside the lock: cancelling runs the future's done-callbacks, which take the lock.
+        if previous is not None:
+            previous.cancel()
         job.future.add_done_callback(lambda _f: self._forget(job))  # type: ignore[arg-type]
         return job
 

@@ -27,8 +27,18 @@ def test_list_of_edits():
 
 @pytest.mark.parametrize(
     "text",
-    ["8:123", "x:1:2", "8:y:2", "8:1:big", "8:1:2:sideways", "-1:2:3", "8:-2:3", "8:1:nan", "8:1:2:add:clamp",
-     "1:2:3:4:5:6:7"],
+    [
+        "8:123",
+        "x:1:2",
+        "8:y:2",
+        "8:1:big",
+        "8:1:2:sideways",
+        "-1:2:3",
+        "8:-2:3",
+        "8:1:nan",
+        "8:1:2:add:clamp",
+        "1:2:3:4:5:6:7",
+    ],
 )
 def test_malformed_edits_raise_input_error_naming_the_edit(text):
     with pytest.raises(InputError) as info:

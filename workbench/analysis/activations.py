@@ -33,16 +33,17 @@ class FeatureActivations:
     def top_features(self, position: int) -> list[tuple[int, float]]:
         """(feature, activation) pairs that fire at `position`, strongest first."""
         return [
-            (int(f), float(v))
-            for f, v in zip(self.top_ids[position], self.top_values[position], strict=True)
-            if v > 0
+            (int(f), float(v)) for f, v in zip(self.top_ids[position], self.top_values[position], strict=True) if v > 0
         ]
 
     def to_dict(self) -> dict[str, object]:
         return {
             "layer": self.layer,
             "tokens": [
-                {"token": tok, "features": [{"feature": f, "activation": round(a, 6)} for f, a in self.top_features(i)]}
+                {
+                    "token": tok,
+                    "features": [{"feature": f, "activation": round(a, 6)} for f, a in self.top_features(i)],
+                }
                 for i, tok in enumerate(self.tokens)
             ],
         }

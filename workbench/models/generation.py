@@ -122,7 +122,8 @@ class GenerationRun:
             start += new_input.shape[1]
             # STEP 3: pick a token per row; rows that stopped keep feeding EOS, their output is ignored.
             next_tokens = sampler(sequences, logits)
-            ids, texts = [], []
+            ids: list[int | None] = []
+            texts: list[str | None] = []
             for r in range(rows):
                 if finish[r] is not None:
                     ids.append(None)

@@ -32,7 +32,6 @@ class HFBackend:
     capabilities = HF_CAPABILITIES
 
     def __init__(self, model: Any, tokenizer: Any, name: str, path: str, source: str) -> None:
-        import torch
 
         self.model = model.eval()
         for p in self.model.parameters():
@@ -164,7 +163,7 @@ class HFBackend:
         self.blocks = []
 
 
-class _StopForward(Exception):  # noqa: N818 - control flow, not an error
+class _StopForward(Exception):
     """Raised by the deepest capture hook: the blocks after it are not needed."""
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from workbench.errors import ModelLoadError
 from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
-from workbench.models.spec import ModelSource, ModelSpec
+from workbench.models.spec import EMBEDDED_NAME, ModelSource, ModelSpec
 from workbench.paths import cache_dir
 
 
@@ -41,7 +41,7 @@ def load_weights(
     cancel = cancel or CancelToken()
     if spec.source in (ModelSource.EMBEDDED, ModelSource.GGUF):
         folder = converted_gguf_folder(Path(spec.location), progress, cancel)
-        name = Path(spec.location).stem
+        name = EMBEDDED_NAME if spec.source is ModelSource.EMBEDDED else Path(spec.location).stem
         return _from_folder(folder, name, dtype, trust_remote_code, progress, cancel)
     if spec.source is ModelSource.FOLDER:
         return _from_folder(Path(spec.location), Path(spec.location).name, dtype, trust_remote_code, progress, cancel)
@@ -70,7 +70,7 @@ def converted_gguf_folder(gguf: Path, progress: ProgressCallback, cancel: Cancel
     progress(Progress("saving the converted weights", 3, 4))
     # A model read from GGUF refuses to save ("quantized with gguf") until the quantizer marks are removed;
     # the weights themselves are already dequantised.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,12 @@ def converted_gguf_folder(gguf: Path, progress: ProgressCallback, cancel: Cancel
 
 
 def _from_folder(
-    folder: Path, name: str, dtype: Any, trust_remote_code: bool, progress: ProgressCallback, cancel: CancelToken
+    folder: Path,
+    name: str,
+    dtype: Any,
+    trust_remote_code: bool,
+    progress: ProgressCallback,
+    cancel: CancelToken,
 ) -> LoadedWeights:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -95,9 +100,7 @@ def _from_folder(
     progress(Progress(f"loading {name}", 3, 4))
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(folder), dtype=dtype, trust_remote_code=trust_remote_code
-        )
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"could not load the model in {folder}: {_first_line(exc)}") from exc
     return LoadedWeights(model=model, tokenizer=tokenizer, folder=str(folder), name=name)

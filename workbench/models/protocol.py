@@ -6,7 +6,7 @@ activations; a llama.cpp backend can only add control vectors. Callers check cap
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -69,9 +69,5 @@ class ModelBackend(Protocol):
     def residuals(self, token_ids: Sequence[int], layers: Sequence[int]) -> dict[int, np.ndarray]:
         """The residual stream (output of each decoder block in `layers`) for `token_ids`, (seq, d_model)."""
         ...
-
-    def residual_iter(
-        self, batches: Iterator[list[list[int]]], layers: Sequence[int]
-    ) -> Iterator[dict[int, object]]: ...
 
     def close(self) -> None: ...

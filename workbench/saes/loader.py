@@ -88,8 +88,7 @@ def load_sae(spec: SaeSpec, model: ModelInfo, device: str, key: str) -> LoadedSa
     sae.eval()
     for p in sae.parameters():
         p.requires_grad_(False)
-    loaded = LoadedSae(key=key, spec=spec, sae=sae, layer=layer, hook_name=hook_name,
-                       fingerprint=_fingerprint(spec))
+    loaded = LoadedSae(key=key, spec=spec, sae=sae, layer=layer, hook_name=hook_name, fingerprint=_fingerprint(spec))
     loaded.stats = _find_statistics(loaded)
     return loaded
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from workbench.errors import SaeLoadError
 
 
-class SaeSource(str, Enum):
+class SaeSource(StrEnum):
     FOLDER = "folder"
     REGISTRY = "registry"
 

@@ -41,8 +41,12 @@ class FeatureStatistics:
     def save(self, path: Path) -> None:
         """Write atomically, so an interrupted write never replaces good statistics."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        header = {"format_version": FORMAT_VERSION, "resid_norm": self.resid_norm,
-                  "n_tokens": self.n_tokens, "source": self.source}
+        header = {
+            "format_version": FORMAT_VERSION,
+            "resid_norm": self.resid_norm,
+            "n_tokens": self.n_tokens,
+            "source": self.source,
+        }
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:
             np.savez_compressed(

@@ -38,9 +38,15 @@ class EditFiring:
         return self.positions == 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"edit": self.edit.describe(), "layer": self.edit.layer, "feature": self.edit.feature,
-                "mode": self.edit.mode.value, "raw_strength": self.raw_strength,
-                "positions": self.positions, "flagged": self.flagged}
+        return {
+            "edit": self.edit.describe(),
+            "layer": self.edit.layer,
+            "feature": self.edit.feature,
+            "mode": self.edit.mode.value,
+            "raw_strength": self.raw_strength,
+            "positions": self.positions,
+            "flagged": self.flagged,
+        }
 
 
 @dataclass
@@ -207,6 +213,11 @@ def compile_plan(
                 assert edit.feature is not None
                 direction = sae_directions(sae.sae, [edit.feature])[0].float().cpu()
                 stats = sae.stats
+                if stats is not None and edit.unit is StrengthUnit.MAXACT and stats.max_activation[edit.feature] <= 0:
+                    raise SteeringError(
+                        f"feature {edit.feature} at layer {edit.layer} never fired on the statistics text "
+                        f"({stats.source}), so its maxact unit is undefined: use raw or resid"
+                    )
                 scales = unit_scales(
                     float(stats.max_activation[edit.feature]) if stats is not None else None,
                     stats.resid_norm if stats is not None else None,
@@ -233,17 +244,20 @@ def compile_plan(
         rows = sorted({e.row for e, _ in items})
         for e, _ in items:
             e.feature_slot = features.index(int(e.edit.feature or 0))
-        group = _ClampGroup(sae=sae, rows=rows, features=features,
-                            directions=sae_directions(sae.sae, features), edits=[e for e, _ in items])
+        group = _ClampGroup(
+            sae=sae,
+            rows=rows,
+            features=features,
+            directions=sae_directions(sae.sae, features),
+            edits=[e for e, _ in items],
+        )
         layers[layer].clamp_groups.append(group)
     return CompiledPlan([v.name for v in plan.variants], layers, all_edits)
 
 
 def _check_layer(edit: FeatureEdit, info: ModelInfo) -> None:
     if not 0 <= edit.layer < info.n_layers:
-        raise SteeringError(
-            f"layer {edit.layer} is out of range: {info.name} has layers 0–{info.n_layers - 1}"
-        )
+        raise SteeringError(f"layer {edit.layer} is out of range: {info.name} has layers 0–{info.n_layers - 1}")
 
 
 def _sae_for(edit: FeatureEdit, saes: Sequence[LoadedSae]) -> LoadedSae:

@@ -7,12 +7,12 @@ new values instead of mutating.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 
-class EditMode(str, Enum):
+class EditMode(StrEnum):
     """How an edit changes the residual stream (see DESIGN.md, steering math)."""
 
     ADD = "add"  # x ← x + s·d_i
@@ -20,7 +20,7 @@ class EditMode(str, Enum):
     ABLATE = "ablate"  # clamp to 0
 
 
-class StrengthUnit(str, Enum):
+class StrengthUnit(StrEnum):
     """The unit a strength is given in; converted to a raw coefficient with the SAE's statistics."""
 
     RAW = "raw"  # the coefficient itself
@@ -28,7 +28,7 @@ class StrengthUnit(str, Enum):
     RESID = "resid"  # the added vector's norm as a multiple of the layer's mean residual norm
 
 
-class PositionScope(str, Enum):
+class PositionScope(StrEnum):
     """Which token positions an edit applies to.
 
     `generated` covers every position whose output predicts a new token: the last prompt position and every

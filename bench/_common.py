@@ -1,0 +1,53 @@
+"""Shared set-up for the benchmarks: the embedded SmolLM2 on the CPU with two real sae-lens SAEs.
+
+Until demo SAEs ship, the SAEs are random (unit-norm decoder rows): steering cost does not depend on what a
+feature means, only on the edits' count and kind.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.factories import make_sae  # noqa: E402
+from workbench.engine import Engine  # noqa: E402
+from workbench.models.sampling import SamplingSettings  # noqa: E402
+
+PROMPT = "Write a short story about a lighthouse keeper."
+GREEDY_64 = SamplingSettings(temperature=0.0, max_new_tokens=64, stop_at_eos=False)
+
+
+def engine_with_saes(layers: tuple[int, ...] = (8, 15)) -> Engine:
+    engine = Engine()
+    engine.load_model("default", device="cpu")
+    folder = Path(tempfile.mkdtemp(prefix="bench-saes-"))
+    for layer in layers:
+        engine.add_sae(
+            str(
+                make_sae(
+                    folder / f"L{layer}",
+                    d_in=engine.backend.info.d_model,
+                    layer=layer,
+                    d_sae=4608,
+                    seed=layer,
+                )
+            )
+        )
+    return engine
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
+    run()  # warm-up: first-call allocations and lazy imports
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
