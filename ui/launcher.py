@@ -13,13 +13,16 @@ from workbench import cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.main(argv, launch_window=_open_window)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and (args[0] in cli.COMMANDS or args[0] in ("-h", "--help", "--version")):
+        return cli.main(args, launch_window=lambda: _open_window([]))
+    return _open_window(args)  # window options such as --screenshot PATH
 
 
-def _open_window() -> int:
+def _open_window(args: list[str]) -> int:
     from ui.app import run_app
 
-    return run_app(sys.argv[1:])
+    return run_app(args)
 
 
 if __name__ == "__main__":

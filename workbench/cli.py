@@ -94,8 +94,9 @@ def main(argv: Sequence[str] | None = None, launch_window: Callable[[], int] | N
     args = build_parser().parse_args(argv)
     if args.command is None:
         if launch_window is None:
-            print("error: no subcommand given (see --help); the window starts with `steering-workbench`",
-                  file=sys.stderr)
+            print(
+                "error: no subcommand given (see --help); the window starts with `steering-workbench`", file=sys.stderr
+            )
             return EXIT_BAD_INPUT
         return launch_window()
     _quiet_libraries()

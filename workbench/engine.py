@@ -6,7 +6,7 @@ Not thread-safe by design: exactly one thread uses an Engine (the service's work
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from workbench.analysis.activations import FeatureActivations, capture_activations
@@ -115,7 +115,7 @@ class Engine:
         saes: Sequence[str | int] | None = None,
         top_k: int = 8,
         chat: bool = False,
-        features: dict[str, Sequence[int]] | None = None,
+        features: Mapping[str, Sequence[int]] | None = None,
     ) -> dict[str, FeatureActivations]:
         """Feature activations per token of `text` (a string, or token ids) for the chosen SAEs (default: all)."""
         chosen = [self.sae(k) for k in saes] if saes is not None else list(self.saes)

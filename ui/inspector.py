@@ -1,0 +1,91 @@
+"""Feature inspector and the "did the steer take effect" table."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.analysis.effect import EffectRow
+from workbench.analysis.inspect import FeatureCard
+
+
+class InspectorPanel(QWidget):
+    steerRequested = Signal(str, int)  # sae key, feature
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.card: FeatureCard | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.title = QLabel("<i>click a heatmap cell or an edit's title to inspect a feature</i>")
+        self.title.setWordWrap(True)
+        layout.addWidget(self.title)
+        self.body = QTextBrowser()
+        layout.addWidget(self.body, 1)
+        self.steer_button = QPushButton("Steer with this feature")
+        self.steer_button.setToolTip("Add this feature to the selected variant")
+        self.steer_button.setEnabled(False)
+        self.steer_button.clicked.connect(self._steer)
+        layout.addWidget(self.steer_button)
+
+    def show_card(self, card: FeatureCard) -> None:
+        self.card = card
+        self.title.setText(f"<b>f{card.feature}</b> · layer {card.layer} ({card.sae_key}) · {html.escape(card.label)}")
+        if card.max_activation is None:
+            stats = "<p><i>No statistics yet for this SAE (run <code>steering-workbench stats</code>).</i></p>"
+        else:
+            stats = (
+                f"<p>max activation <b>{card.max_activation:.3g}</b> · density <b>{card.density:.3%}</b> · "
+                f"mean when active <b>{card.mean_activation:.3g}</b><br><small>on {html.escape(card.statistics_source or '')}"
+                "</small></p>"
+            )
+        promoted = ", ".join(f"{html.escape(repr(t))} ({v:+.2f})" for t, v in card.promoted)
+        suppressed = ", ".join(f"{html.escape(repr(t))} ({v:+.2f})" for t, v in card.suppressed)
+        self.body.setHtml(f"{stats}<p><b>Promotes</b> {promoted}</p><p><b>Suppresses</b> {suppressed}</p>")
+        self.steer_button.setEnabled(True)
+
+    def _steer(self) -> None:
+        if self.card is not None:
+            self.steerRequested.emit(self.card.sae_key, self.card.feature)
+
+
+class EffectTable(QTableWidget):
+    """Per steered feature: its activation on the baseline's output vs the variant's, as the plain model reads it."""
+
+    HEADERS = ("variant", "feature", "baseline mean", "variant mean", "baseline max", "variant max")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(self.HEADERS), parent)
+        self.setHorizontalHeaderLabels(self.HEADERS)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setToolTip(
+            "Did the steer take effect? The steered features re-measured by the unsteered model on "
+            "each text's generated tokens"
+        )
+
+    def show_rows(self, rows: list[EffectRow]) -> None:
+        self.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            values = (
+                row.variant,
+                f"L{row.layer} f{row.feature}",
+                f"{row.baseline_mean:.3f}",
+                f"{row.variant_mean:.3f}",
+                f"{row.baseline_max:.3f}",
+                f"{row.variant_max:.3f}",
+            )
+            for c, value in enumerate(values):
+                self.setItem(r, c, QTableWidgetItem(value))

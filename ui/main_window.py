@@ -1,0 +1,280 @@
+"""The main window: a composition of small panels wired to the model worker. No model logic lives here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
+
+from ui.generation_panel import GenerationPanel
+from ui.heatmap_view import HeatmapView
+from ui.inspector import EffectTable, InspectorPanel
+from ui.model_panel import ModelPanel
+from ui.steering_panel import SteeringPanel
+from ui.worker import ModelWorker
+from workbench.errors import WorkbenchError
+from workbench.models.generation import GenerationResult
+from workbench.models.protocol import ModelInfo
+from workbench.saes.loader import SaeSummary
+from workbench.steering.plan import SteeringPlan
+
+
+class ErrorBanner(QWidget):
+    """A readable, dismissable message at the top of the window: errors never end the app."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("Dismiss")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
+        self.setStyleSheet("#errorBanner { background: #b3261e; } #errorBanner QLabel { color: white; }")
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, default_saes: list[str] | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Steering Workbench")
+        self.settings = settings or QSettings()
+        self.default_saes = default_saes or []
+        self.worker = ModelWorker(self)
+        self.info: ModelInfo | None = None
+        self.saes: list[SaeSummary] = []
+        self.running = False
+        self.last_result: GenerationResult | None = None
+        self.last_plan: SteeringPlan | None = None
+
+        self.model_panel = ModelPanel()
+        self.steering = SteeringPanel()
+        self.generation = GenerationPanel()
+        self.heatmap = HeatmapView()
+        self.inspector = InspectorPanel()
+        self.effect = EffectTable()
+        self.banner = ErrorBanner()
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.model_panel)
+        left.addWidget(self.steering)
+        left.setStretchFactor(1, 1)
+        analysis = QTabWidget()
+        analysis.addTab(self.heatmap, "Heatmaps")
+        analysis.addTab(self.effect, "Did the steer take effect?")
+        center = QSplitter(Qt.Orientation.Vertical)
+        center.addWidget(self.generation)
+        center.addWidget(analysis)
+        center.setSizes([420, 330])
+        self.main_split = QSplitter(Qt.Orientation.Horizontal)
+        self.main_split.addWidget(left)
+        self.main_split.addWidget(center)
+        self.main_split.addWidget(self.inspector)
+        self.main_split.setSizes([380, 900, 300])
+        self.splitters = {"left": left, "center": center, "main": self.main_split}
+        host = QWidget()
+        host_layout = QVBoxLayout(host)
+        host_layout.setContentsMargins(6, 6, 6, 6)
+        host_layout.addWidget(self.banner)
+        host_layout.addWidget(self.main_split, 1)
+        self.setCentralWidget(host)
+        self.statusBar().showMessage("starting…")
+        self._wire()
+        self._actions()
+        self._restore()
+
+    # -- wiring -------------------------------------------------------------------------------------------------
+    def _wire(self) -> None:
+        w = self.worker
+        w.progress.connect(self.model_panel.show_progress)
+        w.modelLoaded.connect(self._model_loaded)
+        w.saesChanged.connect(self._saes_changed)
+        w.tokens.connect(self.generation.panes.on_tokens)
+        w.generationFinished.connect(self._generation_finished)
+        w.heatmapReady.connect(self.heatmap.show_data)
+        w.cardReady.connect(self.inspector.show_card)
+        w.effectReady.connect(self.effect.show_rows)
+        w.scalesReady.connect(self.steering.set_scales)
+        w.failed.connect(self._failed)
+        w.cancelled.connect(self._cancelled)
+        self.model_panel.loadRequested.connect(self.load_model)
+        self.model_panel.cancelRequested.connect(w.cancel_load)
+        self.model_panel.addSaeRequested.connect(w.add_sae)
+        self.model_panel.removeSaeRequested.connect(w.remove_sae)
+        self.steering.scalesNeeded.connect(w.unit_scales)
+        self.steering.inspectRequested.connect(w.inspect)
+        self.steering.planChanged.connect(lambda _p: self._update_title())
+        self.generation.generateRequested.connect(self.generate)
+        self.generation.stopRequested.connect(self.stop)
+        self.heatmap.featureClicked.connect(w.inspect)
+        self.heatmap.requestChanged.connect(self.request_heatmap)
+        self.inspector.steerRequested.connect(self.steering.add_feature)
+
+    def _actions(self) -> None:
+        def action(text: str, shortcut: str, slot: object, tip: str) -> QAction:
+            a = QAction(text, self)
+            a.setShortcut(QKeySequence(shortcut))
+            a.setToolTip(tip)
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            return a
+
+        run = self.menuBar().addMenu("&Run")
+        run.addAction(action("Generate", "Ctrl+Return", self.generate, "Generate all panes"))
+        run.addAction(action("Stop", "Esc", self.stop, "Stop generating"))
+        run.addAction(action("Refresh heatmap", "Ctrl+H", self.request_heatmap, "Recompute the heatmap"))
+        model = self.menuBar().addMenu("&Model")
+        model.addAction(action("Load model", "Ctrl+L", self.model_panel._request_load, "Load the chosen model"))
+
+    # -- model ------------------------------------------------------------------------------------------------
+    def load_model(self, spec: str = "default", device: str = "auto", dtype: str = "auto") -> None:
+        self.info = None
+        self.model_panel.set_loading(True)
+        self._update_controls()
+        saes = self.default_saes if spec == "default" else []
+        self.worker.load_model(spec, device, dtype, saes)
+        self.statusBar().showMessage(f"loading {spec}…")
+
+    def _model_loaded(self, info: ModelInfo) -> None:
+        self.info = info
+        self.model_panel.show_model(info)
+        self.model_panel.set_loading(False)
+        self.statusBar().showMessage(f"{info.name} ready on {info.device}")
+        self._update_controls()
+
+    def _saes_changed(self, saes: list[SaeSummary]) -> None:
+        self.saes = saes
+        self.model_panel.show_saes(saes)
+        self.steering.set_saes(saes)
+        self._refresh_heatmap_choices()
+        if saes and self.last_result is None:
+            self.model_panel.idle("ready")
+
+    # -- generation -------------------------------------------------------------------------------------------
+    def generate(self) -> None:
+        if self.info is None or self.running:
+            return
+        try:
+            prompt = self.generation.prompt_text()
+            settings = self.generation.settings()
+        except WorkbenchError as exc:
+            self._failed("generate", str(exc))
+            return
+        plan = self.steering.plan
+        self.banner.hide()
+        self.generation.panes.reset(plan.names, [", ".join(e.describe() for e in v.edits) for v in plan.variants])
+        self.running = True
+        self._update_controls()
+        self.worker.generate(prompt, plan, settings, chat=self.generation.chat.isChecked())
+        self.statusBar().showMessage(f"generating {len(plan.variants)} panes in one batch…")
+
+    def stop(self) -> None:
+        if self.running:
+            self.worker.stop_generation()
+
+    def _generation_finished(self, result: GenerationResult, plan: SteeringPlan) -> None:
+        self.running = False
+        self.last_result, self.last_plan = result, plan
+        self.generation.panes.on_finished(result)
+        state = "stopped" if result.cancelled else "done"
+        self.statusBar().showMessage(
+            f"{state}: {result.steps} steps, {result.tokens_per_s:.1f} tokens/s per pane, "
+            f"{len(result.panes)} panes in {result.wall_s:.1f} s"
+        )
+        self._update_controls()
+        self._refresh_heatmap_choices()
+        self.request_heatmap()
+        if len(plan.variants) > 1 and self.saes:
+            self.worker.effect(plan, result)
+
+    # -- analysis ---------------------------------------------------------------------------------------------
+    def _refresh_heatmap_choices(self) -> None:
+        panes = list(self.last_plan.names) if self.last_plan is not None else []
+        self.heatmap.set_choices(panes, [(f"layer {s.layer} ({s.key})", s.key) for s in self.saes])
+
+    def request_heatmap(self) -> None:
+        result = self.last_result
+        if result is None or not self.saes or self.last_plan is None:
+            return
+        name = self.heatmap.pane_combo.currentData() or self.last_plan.names[0]
+        key = self.heatmap.sae_combo.currentData() or self.saes[0].key
+        index = self.last_plan.names.index(name) if name in self.last_plan.names else 0
+        ids = list(result.prompt_ids) + list(result.panes[index].token_ids)
+        self.worker.heatmap(name, ids, len(result.prompt_ids), key)
+
+    # -- state ------------------------------------------------------------------------------------------------
+    def _failed(self, what: str, message: str) -> None:
+        if what == "generate":
+            self.running = False
+        if what == "load model":
+            self.model_panel.idle("load failed")
+        self.banner.show_message(f"{what} failed: {message}")
+        self.statusBar().showMessage(f"{what} failed")
+        self._update_controls()
+
+    def _cancelled(self, what: str) -> None:
+        if what == "load model":
+            self.model_panel.idle("load cancelled")
+        self.statusBar().showMessage(f"{what} cancelled")
+        self._update_controls()
+
+    def _update_controls(self) -> None:
+        self.generation.set_running(self.running, ready=self.info is not None)
+
+    def _update_title(self) -> None:
+        n = len(self.steering.plan.variants) - 1
+        self.setWindowTitle(f"Steering Workbench — {n} variant{'s' if n != 1 else ''}")
+
+    def _restore(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1600, 960)
+        for name, splitter in self.splitters.items():
+            state = self.settings.value(f"window/splitter/{name}")
+            if isinstance(state, QByteArray):
+                splitter.restoreState(state)
+        prompt = self.settings.value("last/prompt")
+        if isinstance(prompt, str) and prompt:
+            self.generation.prompt.setPlainText(prompt)
+        spec = self.settings.value("last/model")
+        if isinstance(spec, str) and spec:
+            self.model_panel.spec.setEditText(spec)
+
+    def _save(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        for name, splitter in self.splitters.items():
+            self.settings.setValue(f"window/splitter/{name}", splitter.saveState())
+        self.settings.setValue("last/prompt", self.generation.prompt.toPlainText())
+        self.settings.setValue("last/model", self.model_panel.spec.currentText())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        # Stop the work cleanly and wait for the worker: no thread outlives the window.
+        self._save()
+        self.worker.shutdown()
+        super().closeEvent(event)
+
+
+def demo_sae_folders() -> list[str]:
+    """The demo SAEs shipped in resources/saes (empty until they are trained)."""
+    root = Path(__file__).resolve().parent.parent / "resources" / "saes"
+    return sorted(str(p.parent) for p in root.glob("*/cfg.json"))
+
+
+def start_default(window: MainWindow) -> None:
+    """Load the embedded default model once the window is on screen."""
+    QTimer.singleShot(0, window.load_model)

@@ -1,0 +1,163 @@
+"""Model and SAE panel: choose and load a model (with progress and cancel), see its facts, manage SAEs."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.jobs import Progress
+from workbench.models.protocol import ModelInfo
+from workbench.saes.loader import SaeSummary
+
+
+class ModelPanel(QWidget):
+    loadRequested = Signal(str, str, str)  # spec, device, dtype
+    cancelRequested = Signal()
+    addSaeRequested = Signal(str)
+    removeSaeRequested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+
+        model_box = QGroupBox("Model")
+        form = QFormLayout(model_box)
+        self.spec = QComboBox()
+        self.spec.setEditable(True)
+        self.spec.addItem("default")
+        self.spec.setToolTip("'default' (embedded SmolLM2-135M-Instruct), a model folder, a .gguf file or a hub id")
+        browse = QPushButton("…")
+        browse.setFixedWidth(28)
+        browse.setToolTip("Choose a model folder or a GGUF file")
+        browse.clicked.connect(self._browse_model)
+        row = QHBoxLayout()
+        row.addWidget(self.spec, 1)
+        row.addWidget(browse)
+        form.addRow("Source", row)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device.setToolTip("auto picks CUDA, then Apple MPS, then the CPU")
+        self.dtype = QComboBox()
+        self.dtype.addItems(["auto", "float32", "bfloat16", "float16"])
+        self.dtype.setToolTip("auto: bf16 on CUDA, fp16 on MPS, fp32 on the CPU")
+        dev_row = QHBoxLayout()
+        dev_row.addWidget(self.device)
+        dev_row.addWidget(self.dtype)
+        form.addRow("Device", dev_row)
+        buttons = QHBoxLayout()
+        self.load_button = QPushButton("Load")
+        self.load_button.clicked.connect(self._request_load)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        buttons.addWidget(self.load_button)
+        buttons.addWidget(self.cancel_button)
+        form.addRow(buttons)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.progress.setValue(0)
+        form.addRow(self.progress)
+        self.facts = QLabel("no model loaded")
+        self.facts.setWordWrap(True)
+        self.facts.setObjectName("modelFacts")
+        form.addRow(self.facts)
+        layout.addWidget(model_box)
+
+        sae_box = QGroupBox("SAEs")
+        sae_layout = QVBoxLayout(sae_box)
+        self.sae_list = QListWidget()
+        self.sae_list.setToolTip("Loaded SAEs: layer, size, statistics status")
+        sae_layout.addWidget(self.sae_list)
+        sae_buttons = QHBoxLayout()
+        add_folder = QPushButton("Add folder…")
+        add_folder.clicked.connect(self._add_folder)
+        add_release = QPushButton("Add release…")
+        add_release.setToolTip("From the sae-lens registry: RELEASE:SAE_ID (needs the Hugging Face hub)")
+        add_release.clicked.connect(self._add_release)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self._remove)
+        for b in (add_folder, add_release, self.remove_button):
+            sae_buttons.addWidget(b)
+        sae_layout.addLayout(sae_buttons)
+        layout.addWidget(sae_box, 1)
+        self.set_loading(False)
+
+    # -- outgoing -----------------------------------------------------------------------------------------------
+    def _request_load(self) -> None:
+        self.loadRequested.emit(
+            self.spec.currentText().strip() or "default", self.device.currentText(), self.dtype.currentText()
+        )
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a GGUF file or a model's config.json", "", "Models (*.gguf config.json)"
+        )
+        if path:
+            self.spec.setEditText(path[: -len("/config.json")] if path.endswith("config.json") else path)
+
+    def _add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a sae-lens SAE folder")
+        if folder:
+            self.addSaeRequested.emit(folder)
+
+    def _add_release(self) -> None:
+        text, ok = QInputDialog.getText(self, "Add SAE from the sae-lens registry", "RELEASE:SAE_ID")
+        if ok and text.strip():
+            self.addSaeRequested.emit(text.strip())
+
+    def _remove(self) -> None:
+        item = self.sae_list.currentItem()
+        if item is not None:
+            self.removeSaeRequested.emit(item.data(256))
+
+    # -- incoming -----------------------------------------------------------------------------------------------
+    def set_loading(self, loading: bool) -> None:
+        self.load_button.setEnabled(not loading)
+        self.cancel_button.setEnabled(loading)
+
+    def show_progress(self, p: Progress) -> None:
+        if p.total:
+            self.progress.setRange(0, p.total)
+            self.progress.setValue(p.done)
+        else:
+            self.progress.setRange(0, 0)  # busy indicator
+        self.progress.setFormat(p.phase)
+
+    def show_model(self, info: ModelInfo) -> None:
+        mem = info.memory_bytes / 2**20
+        self.facts.setText(
+            f"<b>{info.name}</b><br>{info.n_layers} layers · d_model {info.d_model} · vocab {info.vocab_size}<br>"
+            f"{info.parameters / 1e6:.0f} M parameters · {mem:.0f} MiB · {info.device} · {info.dtype}"
+        )
+        self.facts.setToolTip(f"weights: {info.path}")
+
+    def show_saes(self, saes: list[SaeSummary]) -> None:
+        self.sae_list.clear()
+        for s in saes:
+            stats = "statistics ✓" if s.has_statistics else "no statistics"
+            item = QListWidgetItem(f"{s.key}  ·  layer {s.layer}  ·  {s.d_sae} features  ·  {stats}")
+            item.setToolTip(f"{s.source}\n{s.architecture}, hook {s.hook_name}")
+            item.setData(256, s.key)
+            self.sae_list.addItem(item)
+
+    def idle(self, message: str = "idle") -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if message == "ready" else 0)
+        self.progress.setFormat(message)
+        self.set_loading(False)

@@ -1,0 +1,84 @@
+"""Everything the feature inspector shows about one SAE feature, computed on the worker thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from workbench.saes.directions import sae_directions
+from workbench.steering.units import UnitScales, unit_scales
+
+if TYPE_CHECKING:
+    from workbench.models.hf import HFBackend
+    from workbench.saes.loader import LoadedSae
+
+
+@dataclass(frozen=True)
+class FeatureCard:
+    sae_key: str
+    layer: int
+    feature: int
+    label: str
+    max_activation: float | None
+    density: float | None
+    mean_activation: float | None
+    promoted: tuple[tuple[str, float], ...]  # tokens the decoder direction pushes up (logit lens)
+    suppressed: tuple[tuple[str, float], ...]
+    scales: UnitScales
+    statistics_source: str | None
+
+
+def default_label(feature: int) -> str:
+    return f"feature {feature}"
+
+
+def feature_card(backend: HFBackend, sae: LoadedSae, feature: int, n_tokens: int = 10) -> FeatureCard:
+    """Statistics (if computed) and the logit-lens tokens of the feature's decoder direction."""
+    import torch
+
+    if not 0 <= feature < sae.d_sae:
+        from workbench.errors import InputError
+
+        raise InputError(f"feature {feature} does not exist: the SAE at layer {sae.layer} has 0–{sae.d_sae - 1}")
+    direction = sae_directions(sae.sae, [feature])[0].float()
+    promoted, suppressed = _logit_lens(backend, direction, n_tokens)
+    stats = sae.stats
+    return FeatureCard(
+        sae_key=sae.key,
+        layer=sae.layer,
+        feature=feature,
+        label=default_label(feature),
+        max_activation=float(stats.max_activation[feature]) if stats is not None else None,
+        density=float(stats.density[feature]) if stats is not None else None,
+        mean_activation=float(stats.mean_activation[feature]) if stats is not None else None,
+        promoted=promoted,
+        suppressed=suppressed,
+        scales=unit_scales(
+            float(stats.max_activation[feature]) if stats is not None else None,
+            stats.resid_norm if stats is not None else None,
+            float(torch.linalg.norm(direction)),
+        ),
+        statistics_source=stats.source if stats is not None else None,
+    )
+
+
+def _logit_lens(
+    backend: HFBackend, direction: object, n: int
+) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
+    """Direction through the final norm's gain and the unembedding: which next tokens it favours."""
+    import torch
+
+    model = backend.model
+    assert isinstance(direction, torch.Tensor)
+    with torch.no_grad():
+        gain = getattr(model.model.norm, "weight", None)
+        x = direction.to(model.lm_head.weight.device, model.lm_head.weight.dtype)
+        if gain is not None:
+            x = x * gain
+        logits = model.lm_head(x).float().cpu()
+        top = torch.topk(logits, n)
+        bottom = torch.topk(-logits, n)
+    strings = backend.token_strings
+    up = tuple(zip(strings(top.indices.tolist()), top.values.tolist(), strict=True))
+    down = tuple(zip(strings(bottom.indices.tolist()), (-bottom.values).tolist(), strict=True))
+    return up, down
