@@ -45,10 +45,10 @@ class InspectorPanel(QWidget):
         if card.max_activation is None:
             stats = "<p><i>No statistics yet for this SAE (run <code>steering-workbench stats</code>).</i></p>"
         else:
+            source = html.escape(card.statistics_source or "")
             stats = (
                 f"<p>max activation <b>{card.max_activation:.3g}</b> · density <b>{card.density:.3%}</b> · "
-                f"mean when active <b>{card.mean_activation:.3g}</b><br><small>on {html.escape(card.statistics_source or '')}"
-                "</small></p>"
+                f"mean when active <b>{card.mean_activation:.3g}</b><br><small>on {source}</small></p>"
             )
         promoted = ", ".join(f"{html.escape(repr(t))} ({v:+.2f})" for t, v in card.promoted)
         suppressed = ", ".join(f"{html.escape(repr(t))} ({v:+.2f})" for t, v in card.suppressed)

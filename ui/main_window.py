@@ -262,7 +262,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last/model", self.model_panel.spec.currentText())
         self.settings.sync()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         # Stop the work cleanly and wait for the worker: no thread outlives the window.
         self._save()
         self.worker.shutdown()

@@ -221,8 +221,7 @@ class SteeringPanel(QWidget):
         else:
             self.empty_hint.setText("")
         self.empty_hint.setVisible(bool(self.empty_hint.text()))
-        position = 0
-        for edit in sorted(variant.edits, key=lambda e: (e.layer, e.feature or 0)):
+        for position, edit in enumerate(sorted(variant.edits, key=lambda e: (e.layer, e.feature or 0))):
             row = EditRow(edit, default_label(edit.feature) if edit.feature is not None else "", self.edits_host)
             key = self._key_of(edit)
             if key is not None and edit.feature is not None:
@@ -234,7 +233,6 @@ class SteeringPanel(QWidget):
             row.removeRequested.connect(self._edit_removed)
             row.inspectRequested.connect(self._inspect)
             self.edits_layout.insertWidget(position, row)
-            position += 1
             self.rows.append(row)
 
     def _edit_changed(self, old: FeatureEdit, new: FeatureEdit) -> None:

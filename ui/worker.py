@@ -58,9 +58,12 @@ class ModelWorker(QObject):
         self._generation: Job[Any] | None = None
         self._load: Job[Any] | None = None
         self._busy = 0
+        self.closed = False
 
     # -- plumbing ---------------------------------------------------------------------------------------------
-    def _submit(self, label: str, work: Callable[[Engine, CancelToken], Any], channel: str | None = None) -> Job[Any]:
+    def _submit(
+        self, label: str, work: Callable[[Engine, CancelToken], Any], channel: str | None = None
+    ) -> Job[Any] | None:
         def run(engine: Engine, token: CancelToken) -> Any:
             try:
                 return work(engine, token)
@@ -74,6 +77,8 @@ class ModelWorker(QObject):
                 self.failed.emit(label, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
                 raise
 
+        if self.closed:
+            return None  # the window is closing: late requests (a heatmap after the last token) are dropped
         self._set_busy(+1)
         job = self.service.submit(run, label=label, channel=channel)
         job.future.add_done_callback(lambda _f: self._set_busy(-1))
@@ -87,10 +92,11 @@ class ModelWorker(QObject):
 
     def shutdown(self) -> None:
         """Cancel everything and wait for the worker thread to end (called when the window closes)."""
+        self.closed = True
         self.service.shutdown(wait=True)
 
     # -- model and SAEs -----------------------------------------------------------------------------------------
-    def load_model(self, spec: str, device: str, dtype: str, saes: list[str]) -> Job[Any]:
+    def load_model(self, spec: str, device: str, dtype: str, saes: list[str]) -> Job[Any] | None:
         def work(engine: Engine, token: CancelToken) -> Any:
             backend = engine.load_model(spec, device, dtype, progress=self.progress.emit, cancel=token)
             self.modelLoaded.emit(backend.info)
@@ -115,7 +121,7 @@ class ModelWorker(QObject):
         if self._load is not None:
             self._load.cancel()
 
-    def add_sae(self, spec: str) -> Job[Any]:
+    def add_sae(self, spec: str) -> Job[Any] | None:
         def work(engine: Engine, _token: CancelToken) -> Any:
             self.progress.emit(Progress(f"loading SAE {spec}"))
             summary = engine.add_sae(spec)
@@ -125,7 +131,7 @@ class ModelWorker(QObject):
 
         return self._submit("add SAE", work)
 
-    def remove_sae(self, key: str) -> Job[Any]:
+    def remove_sae(self, key: str) -> Job[Any] | None:
         def work(engine: Engine, _token: CancelToken) -> Any:
             engine.remove_sae(key)
             self.saesChanged.emit(engine.sae_summaries())
@@ -133,7 +139,7 @@ class ModelWorker(QObject):
         return self._submit("remove SAE", work)
 
     # -- generation ---------------------------------------------------------------------------------------------
-    def generate(self, prompt: str, plan: SteeringPlan, settings: SamplingSettings, chat: bool) -> Job[Any]:
+    def generate(self, prompt: str, plan: SteeringPlan, settings: SamplingSettings, chat: bool) -> Job[Any] | None:
         def work(engine: Engine, token: CancelToken) -> Any:
             run = engine.generate(prompt, plan, settings, chat=chat, cancel=token)
             result = run.run(on_token=self.tokens.emit)
@@ -149,7 +155,9 @@ class ModelWorker(QObject):
             self._generation.cancel()
 
     # -- analysis (newest request wins) -------------------------------------------------------------------------
-    def heatmap(self, pane: str, token_ids: list[int], prompt_len: int, sae_key: str, n_features: int = 16) -> Job[Any]:
+    def heatmap(
+        self, pane: str, token_ids: list[int], prompt_len: int, sae_key: str, n_features: int = 16
+    ) -> Job[Any] | None:
         def work(engine: Engine, token: CancelToken) -> Any:
             data = build_heatmap(engine, pane, token_ids, prompt_len, sae_key, n_features)
             token.raise_if_cancelled()
@@ -158,7 +166,7 @@ class ModelWorker(QObject):
 
         return self._submit("heatmap", work, channel="heatmap")
 
-    def inspect(self, sae_key: str, feature: int) -> Job[Any]:
+    def inspect(self, sae_key: str, feature: int) -> Job[Any] | None:
         from workbench.analysis.inspect import feature_card
 
         def work(engine: Engine, _token: CancelToken) -> Any:
@@ -168,7 +176,7 @@ class ModelWorker(QObject):
 
         return self._submit("inspect feature", work, channel="inspector")
 
-    def unit_scales(self, sae_key: str, feature: int) -> Job[Any]:
+    def unit_scales(self, sae_key: str, feature: int) -> Job[Any] | None:
         from workbench.analysis.inspect import feature_card
 
         def work(engine: Engine, _token: CancelToken) -> Any:
@@ -178,7 +186,7 @@ class ModelWorker(QObject):
 
         return self._submit("feature units", work)
 
-    def effect(self, plan: SteeringPlan, result: Any) -> Job[Any]:
+    def effect(self, plan: SteeringPlan, result: Any) -> Job[Any] | None:
         from workbench.analysis.effect import steer_effect
 
         def work(engine: Engine, _token: CancelToken) -> Any:
