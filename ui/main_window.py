@@ -250,6 +250,18 @@ class MainWindow(QMainWindow):
         prompt = self.settings.value("last/prompt")
         if isinstance(prompt, str) and prompt:
             self.generation.prompt.setPlainText(prompt)
+        g = self.generation
+        for key, spin in (("seed", g.seed), ("max_tokens", g.max_tokens)):
+            value = self.settings.value(f"last/{key}")
+            if value is not None:
+                spin.setValue(int(value))  # type: ignore[call-overload]
+        for key, dspin in (("temperature", g.temperature), ("top_p", g.top_p)):
+            value = self.settings.value(f"last/{key}")
+            if value is not None:
+                dspin.setValue(float(value))  # type: ignore[arg-type]
+        chat = self.settings.value("last/chat")
+        if chat is not None:
+            g.chat.setChecked(str(chat).lower() in ("true", "1"))
         spec = self.settings.value("last/model")
         if isinstance(spec, str) and spec:
             self.model_panel.spec.setEditText(spec)
@@ -260,6 +272,15 @@ class MainWindow(QMainWindow):
             self.settings.setValue(f"window/splitter/{name}", splitter.saveState())
         self.settings.setValue("last/prompt", self.generation.prompt.toPlainText())
         self.settings.setValue("last/model", self.model_panel.spec.currentText())
+        g = self.generation
+        for key, value in (
+            ("seed", g.seed.value()),
+            ("max_tokens", g.max_tokens.value()),
+            ("temperature", g.temperature.value()),
+            ("top_p", g.top_p.value()),
+            ("chat", g.chat.isChecked()),
+        ):
+            self.settings.setValue(f"last/{key}", value)
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override

@@ -3,8 +3,18 @@
 from workbench.saes.loader import SaeSummary
 from workbench.steering.plan import EditMode, StrengthUnit
 
-SAES = [SaeSummary(key="L8", layer=8, d_in=576, d_sae=4608, source="/x", architecture="standard",
-                   hook_name="blocks.8.hook_resid_post", has_statistics=False)]
+SAES = [
+    SaeSummary(
+        key="L8",
+        layer=8,
+        d_in=576,
+        d_sae=4608,
+        source="/x",
+        architecture="standard",
+        hook_name="blocks.8.hook_resid_post",
+        has_statistics=False,
+    )
+]
 
 
 def _panel(qtbot):
@@ -59,3 +69,24 @@ def test_removing_an_edit_updates_the_plan(qtbot):
     assert [e.feature for e in panel.plan.variants[1].edits] == [1, 2]
     panel.rows[0].removeRequested.emit(panel.rows[0].edit)
     assert [e.feature for e in panel.plan.variants[1].edits] == [2]
+
+
+def test_the_window_remembers_its_last_choices(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from ui.main_window import MainWindow
+
+    path = str(tmp_path / "settings.ini")
+    first = MainWindow(settings=QSettings(path, QSettings.Format.IniFormat))
+    qtbot.addWidget(first)
+    first.generation.prompt.setPlainText("Talk about tides.")
+    first.generation.seed.setValue(42)
+    first.generation.temperature.setValue(0.0)
+    first.generation.chat.setChecked(False)
+    first.close()
+    second = MainWindow(settings=QSettings(path, QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    assert second.generation.prompt.toPlainText() == "Talk about tides."
+    assert second.generation.seed.value() == 42 and second.generation.temperature.value() == 0.0
+    assert not second.generation.chat.isChecked()
+    second.close()
