@@ -85,7 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stats", help="compute per-feature statistics (for the maxact / resid units)")
     common(s)
     s.add_argument("--layer", type=int, required=True)
-    s.add_argument("--text-file", required=True, help="one text per line, or JSONL with a 'text' field")
+    s.add_argument(
+        "--text-file",
+        default=None,
+        help="one text per line, or JSONL with a 'text' field (default: the shipped held-out corpus)",
+    )
+
+    from workbench.cli_saes import add_parsers
+
+    add_parsers(sub, common)
     return parser
 
 
@@ -127,7 +135,12 @@ def _engine(args: argparse.Namespace, cancel: CancelToken) -> Engine:
 
     # Parse every spec before the slow model load, so a typo fails in milliseconds.
     model_spec = ModelSpec.parse(args.model)
-    sae_specs = [SaeSpec.parse(s) for s in args.sae]
+    given = args.sae
+    if not given and _demo_saes_apply(args):
+        from workbench.cli_saes import demo_sae_specs
+
+        given = demo_sae_specs()  # the embedded model comes with its demo SAEs
+    sae_specs = [SaeSpec.parse(s) for s in given]
     engine = Engine()
     show = _print_progress if sys.stderr.isatty() else None
     engine.load_model(
@@ -141,6 +154,13 @@ def _engine(args: argparse.Namespace, cancel: CancelToken) -> Engine:
     for spec in sae_specs:
         engine.add_sae(spec)
     return engine
+
+
+def _demo_saes_apply(args: argparse.Namespace) -> bool:
+    """Without --sae, the embedded default model gets the shipped demo SAEs (if this install has them)."""
+    from workbench.cli_saes import demo_sae_specs
+
+    return args.model == "default" and bool(demo_sae_specs())
 
 
 def cmd_generate(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
@@ -229,7 +249,7 @@ def _edit_dict(edit: Any) -> dict[str, Any]:
 def cmd_features(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
     if args.top < 1:
         raise InputError("--top must be ≥ 1")
-    if not args.sae:
+    if not args.sae and not _demo_saes_apply(args):
         raise InputError("no SAE given: add --sae FOLDER (or RELEASE:SAE_ID) for the layer to analyse")
     engine = _engine(args, cancel)
     cancel.raise_if_cancelled()
@@ -256,17 +276,17 @@ def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | 
 
 
 def cmd_stats(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
-    from workbench.analysis.texts import read_texts
+    from workbench.corpus.build import texts_from
 
-    texts = read_texts(args.text_file)
-    if not args.sae:
+    texts, source = texts_from(args.text_file)
+    if not args.sae and not _demo_saes_apply(args):
         raise InputError("no SAE given: add --sae FOLDER for the layer")
     engine = _engine(args, cancel)
     show = _print_progress if sys.stderr.isatty() else None
     stats = engine.compute_statistics(
         args.layer,
         texts,
-        source=str(args.text_file),
+        source=source,
         total=len(texts),
         progress=show or (lambda _p: None),
         cancel=cancel,
@@ -287,7 +307,26 @@ def cmd_stats(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] |
     return record
 
 
-COMMANDS = {"generate": cmd_generate, "features": cmd_features, "info": cmd_info, "stats": cmd_stats}
+def cmd_sae_metrics(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
+    from workbench.cli_saes import cmd_sae_metrics as run
+
+    return run(args, cancel, _engine)
+
+
+def cmd_feature(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
+    from workbench.cli_saes import cmd_feature as run
+
+    return run(args, cancel)
+
+
+COMMANDS = {
+    "generate": cmd_generate,
+    "features": cmd_features,
+    "info": cmd_info,
+    "stats": cmd_stats,
+    "sae-metrics": cmd_sae_metrics,
+    "feature": cmd_feature,
+}
 
 
 def _print_panes(plan: SteeringPlan, result: GenerationResult) -> None:

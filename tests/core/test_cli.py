@@ -32,7 +32,8 @@ def _run(capsys, *argv):
         (["generate", "--prompt", "hi", "--sae", "/nonexistent/sae"], "SAE folder not found"),
         (["generate", "--prompt", "hi", "--model", "/nonexistent/m.gguf"], "GGUF file not found"),
         (["generate", "--prompt", "hi", "--max-new-tokens", "0"], "max new tokens must be ≥ 1"),
-        (["features", "--text", "hi", "--layer", "8"], "no SAE given"),
+        # The embedded default model brings its demo SAEs; any other model needs --sae.
+        (["features", "--text", "hi", "--layer", "8", "--model", "HuggingFaceTB/SmolLM2-135M"], "no SAE given"),
     ],
 )
 def test_bad_input_before_loading_exits_2_with_one_line(capsys, argv, message):

@@ -1,0 +1,114 @@
+"""The SAE-quality subcommands of `steering-workbench`: `sae-metrics` and `feature` (see workbench/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.errors import InputError
+from workbench.jobs import CancelToken, Progress
+
+if TYPE_CHECKING:
+    from workbench.engine import Engine
+
+METRIC_KEYS = ("l0", "fve", "mse", "ce_loss_recovered", "delta_loss", "dead_fraction", "dense_fraction", "n_tokens")
+
+
+def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    m = sub.add_parser("sae-metrics", help="L0, FVE, MSE, CE-loss recovered, dead / dense features of an SAE")
+    common(m)
+    m.add_argument("--layer", type=int, required=True)
+    m.add_argument("--text-file", default=None, help="default: the shipped held-out corpus")
+    m.add_argument("--max-texts", type=int, default=400, help="evaluate on at most this many texts")
+    m.add_argument("--max-tokens", type=int, default=128, help="tokens per text (longer texts are cut)")
+
+    f = sub.add_parser("feature", help="a feature's label, statistics, top tokens and top-activating examples")
+    f.add_argument("--layer", type=int, required=True)
+    f.add_argument("--id", type=int, required=True, dest="feature_id")
+    f.add_argument("--sae", default=None, metavar="FOLDER", help="an SAE folder (default: the demo SAE)")
+    f.add_argument("--examples", type=int, default=10, help="examples to show")
+    f.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def cmd_sae_metrics(
+    args: argparse.Namespace, cancel: CancelToken, engine_for: Callable[..., Engine]
+) -> dict[str, Any] | None:
+    from workbench.corpus.build import texts_from
+    from workbench.saes.metrics import evaluate_sae
+
+    texts, source = texts_from(args.text_file)
+    texts = texts[: max(1, args.max_texts)]
+    engine = engine_for(args, cancel)
+    sae = engine.sae(args.layer)
+    show = _progress if sys.stderr.isatty() else None
+    result = evaluate_sae(
+        engine.backend,
+        sae.sae,
+        sae.layer,
+        texts,
+        max_tokens_per_text=args.max_tokens,
+        progress=show or (lambda _p: None),
+        cancel=cancel,
+        total=len(texts),
+    )
+    record: dict[str, Any] = {k: getattr(result, k) for k in METRIC_KEYS}
+    record.update(
+        layer=sae.layer,
+        sae=sae.spec.describe(),
+        text=source,
+        ce_clean=result.ce_clean,
+        ce_sae=result.ce_sae,
+        ce_zero=result.ce_zero,
+    )
+    if not args.json:
+        for key in (*METRIC_KEYS, "ce_clean", "ce_sae", "ce_zero"):
+            value = record[key]
+            print(f"{key:>18}  {value if isinstance(value, int) else f'{value:.4f}'}")
+    return record
+
+
+def cmd_feature(args: argparse.Namespace, _cancel: CancelToken) -> dict[str, Any] | None:
+    """Reads the SAE folder's files only: no model load, so it answers in well under a second."""
+    from workbench.saes.demo import demo_sae_folder
+    from workbench.saes.features import ATLAS_FILE, FeatureAtlas
+    from workbench.saes.stats import STATS_FILE, FeatureStatistics
+
+    folder = Path(args.sae).expanduser() if args.sae else demo_sae_folder(args.layer)
+    if not (folder / "cfg.json").is_file():
+        hint = "" if args.sae else " (no demo SAE at this layer; demo layers are in resources/saes)"
+        raise InputError(f"no SAE in {folder}{hint}")
+    if not (folder / ATLAS_FILE).is_file():
+        raise InputError(
+            f"{folder} has no {ATLAS_FILE} (examples and labels are built by packaging/train_demo_saes.py)"
+        )
+    atlas = FeatureAtlas.load(folder / ATLAS_FILE)
+    stats = FeatureStatistics.load(folder / STATS_FILE) if (folder / STATS_FILE).is_file() else None
+    card = atlas.card(args.feature_id, stats)
+    card["examples"] = card["examples"][: max(0, args.examples)]
+    card.update(layer=args.layer, sae=str(folder))
+    if not args.json:
+        print(f"L{args.layer} #{card['id']}: {card['label']}")
+        if stats is not None:
+            print(f"  max act {card['max_act']:.3g}, density {card['density']:.3%}, mean act {card['mean_act']:.3g}")
+        print("  promotes:   " + " ".join(repr(t["token"]) for t in card["promoted"]))
+        print("  suppresses: " + " ".join(repr(t["token"]) for t in card["suppressed"]))
+        for e in card["examples"]:
+            print(f"  {e['activation']:8.3g}  {e['text']!r}")
+    return card
+
+
+def demo_sae_specs() -> list[str]:
+    """The shipped SAE folders, used when the embedded model is loaded without any --sae."""
+    from workbench.saes.demo import demo_sae_folders
+
+    return [str(p) for p in demo_sae_folders()]
+
+
+def _progress(p: Progress) -> None:
+    step = f" ({p.done}/{p.total})" if p.total else ""
+    print(f"\r{p.phase}{step}\033[K", end="", file=sys.stderr, flush=True)
+    if p.total and p.done >= p.total:
+        print(file=sys.stderr)
