@@ -101,7 +101,10 @@ def _read(spec: SaeSpec, device: str) -> Any:
         if not (folder / "cfg.json").is_file():
             raise SaeLoadError(f"{folder} is not a sae-lens SAE folder (no cfg.json)")
         try:
-            return SAE.load_from_disk(str(folder), device=device)
+            # Half-precision SAEs (the shipped demo SAEs are float16) run in float32 on the CPU, where half
+            # matmuls are slow and lose precision; on accelerators they keep their stored dtype.
+            dtype = "float32" if device == "cpu" else None
+            return SAE.load_from_disk(str(folder), device=device, dtype=dtype)
         except Exception as exc:  # sae-lens raises many kinds on a bad folder; all mean the same to the user
             raise SaeLoadError(f"could not read the SAE in {folder}: {_short(exc)}") from exc
     assert spec.sae_id is not None
