@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
-from ui.worker import HeatmapData
+from workbench.analysis.heatmap import HeatmapData
 
 
 def _short(token: str) -> str:

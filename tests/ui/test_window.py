@@ -1,6 +1,6 @@
 """The window on the real embedded SmolLM2 (offscreen): streaming, stop, heatmap click, errors, clean close."""
 
-import threading
+import contextlib
 
 import pytest
 from PySide6.QtCore import QSettings
@@ -10,19 +10,36 @@ from tests.factories import make_sae
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
+def _open_window(qtbot, folder):
     from ui.main_window import MainWindow
 
-    sae = make_sae(tmp_path / "L8", d_in=576, layer=8, d_sae=512)
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    sae = make_sae(folder / "L8", d_in=576, layer=8, d_sae=512)
+    settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings=settings, default_saes=[str(sae)])
-    qtbot.addWidget(win)
     win.show()
     with qtbot.waitSignal(win.worker.saesChanged, timeout=180_000, check_params_cb=lambda s: len(s) == 1):
         win.load_model("default", "cpu", "auto")
+    return win
+
+
+@pytest.fixture(scope="module")
+def shared_window(qapp, request, tmp_path_factory):
+    """One window (and model process) for the tests that leave it usable."""
+    from pytestqt.qtbot import QtBot
+
+    win = _open_window(QtBot(request), tmp_path_factory.mktemp("window"))
     yield win
     win.close()
+
+
+@pytest.fixture
+def window(shared_window, qtbot):
+    shared_window.banner.hide()
+    for signal in (shared_window.worker.tokens,):
+        with contextlib.suppress(RuntimeError, TypeError):
+            signal.disconnect()
+    shared_window.worker.tokens.connect(shared_window.generation.panes.on_tokens)
+    return shared_window
 
 
 def _generate(qtbot, win, tokens=12, wait=True):
@@ -87,8 +104,11 @@ def test_a_bad_sae_folder_shows_an_error_and_the_app_keeps_working(qtbot, window
     assert result.panes[0].token_ids
 
 
-def test_closing_mid_generation_leaves_no_running_thread(qtbot, window):
+def test_closing_mid_generation_leaves_no_running_thread_or_process(qtbot, tmp_path):
+    window = _open_window(qtbot, tmp_path)
     _generate(qtbot, window, tokens=200, wait=False)
     qtbot.waitUntil(lambda: window.running and window.generation.panes.panes[0].plain != "", timeout=60_000)
+    host = window.worker.host
+    assert host is not None
     window.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("workbench-model") and t.is_alive()]
+    assert not host.alive and not host.reader_alive

@@ -1,0 +1,56 @@
+"""Heatmap data: tokens × the features that fire most on a text, and layers × tokens residual norms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from workbench.analysis.inspect import default_label
+
+if TYPE_CHECKING:
+    from workbench.engine import Engine
+
+
+@dataclass(frozen=True)
+class HeatmapData:
+    pane: str
+    sae_key: str
+    layer: int
+    tokens: tuple[str, ...]
+    prompt_len: int
+    features: tuple[int, ...]
+    labels: tuple[str, ...]
+    matrix: np.ndarray  # (features, tokens)
+    norm_layers: tuple[int, ...]
+    norms: np.ndarray  # (layers, tokens)
+
+
+def build_heatmap(
+    engine: Engine, pane: str, token_ids: list[int], prompt_len: int, sae_key: str, n_features: int = 16
+) -> HeatmapData:
+    """Pick the features that fire most on this text and return their tokens × features activations."""
+    acts = engine.features(token_ids, [sae_key], top_k=8)[sae_key]
+    # Skip position 0 when ranking: its residual is an outlier that lights up features everywhere.
+    best: dict[int, float] = {}
+    for f, v in zip(acts.top_ids[1:].ravel().tolist(), acts.top_values[1:].ravel().tolist(), strict=True):
+        if v > best.get(f, 0.0):
+            best[f] = v
+    features = sorted(best, key=lambda f: -best[f])[:n_features]
+    dense = engine.features(token_ids, [sae_key], top_k=1, features={sae_key: features})[sae_key]
+    layers = sorted({s.layer for s in engine.saes})
+    residuals = engine.backend.residuals(token_ids, layers)
+    norms = np.stack([np.linalg.norm(residuals[layer], axis=-1) for layer in layers]) if layers else np.zeros((0, 0))
+    return HeatmapData(
+        pane=pane,
+        sae_key=sae_key,
+        layer=acts.layer,
+        tokens=acts.tokens,
+        prompt_len=prompt_len,
+        features=tuple(features),
+        labels=tuple(default_label(f) for f in features),
+        matrix=dense.dense.T.copy(),
+        norm_layers=tuple(layers),
+        norms=norms,
+    )
