@@ -6,6 +6,7 @@ window is actually requested.
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 from collections.abc import Sequence
 
@@ -13,6 +14,8 @@ from workbench import cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A frozen (PyInstaller) app starts the model process by re-running itself; this hands that run over.
+    multiprocessing.freeze_support()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and (args[0] in cli.COMMANDS or args[0] in ("-h", "--help", "--version")):
         return cli.main(args, launch_window=lambda: _open_window([]))
