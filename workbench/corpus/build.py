@@ -70,7 +70,7 @@ def build_corpus(
 
 
 def save_documents(docs: Sequence[Document], path: Path) -> None:
-    """JSONL.gz, one {"source", "id", "text"} per line; no name and mtime 0 in the gzip header, so the bytes are reproducible too."""
+    """JSONL.gz, one {"source", "id", "text"} per line; no name and mtime 0 in the gzip header (reproducible bytes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
