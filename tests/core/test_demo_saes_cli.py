@@ -1,11 +1,13 @@
 """The `feature` and `sae-metrics` subcommands: JSON shapes and clear errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from tests.factories import make_sae, tiny_backend
 from workbench.cli import main
+from workbench.saes.demo import demo_sae_folders
 from workbench.saes.features import ATLAS_FILE, build_assets
 from workbench.saes.stats import STATS_FILE
 
@@ -63,3 +65,26 @@ def test_sae_metrics_json_has_every_metric(capsys, tmp_path):
     record = json.loads(out)
     keys = {"l0", "fve", "mse", "ce_loss_recovered", "delta_loss", "dead_fraction", "dense_fraction", "n_tokens"}
     assert keys <= set(record) and record["n_tokens"] > 10 and record["text"] == "texts.txt"
+
+
+DEMO = demo_sae_folders()
+needs_demo = pytest.mark.skipif(not DEMO, reason="resources/saes is not populated yet")
+
+
+@needs_demo
+def test_feature_reads_the_demo_sae_by_default(capsys):
+    code, out, err = _run(capsys, "feature", "--layer", "8", "--id", "0", "--json")
+    assert code == 0, err
+    card = json.loads(out)
+    assert Path(card["sae"]).name == "smollm2-135m-L8" and card["label"]
+
+
+@pytest.mark.integration
+@needs_demo
+def test_info_lists_the_demo_saes_when_no_sae_is_given(capsys):
+    code, out, err = _run(capsys, "info", "--json")
+    assert code == 0, err
+    saes = json.loads(out)["saes"]
+    assert [s["layer"] for s in saes] == [int(p.name.rsplit("L", 1)[1]) for p in DEMO]
+    assert all(s["d_sae"] >= 8 * 576 and s["has_statistics"] for s in saes)
+    assert [Path(s["source"]) for s in saes] == [p.resolve() for p in DEMO]
