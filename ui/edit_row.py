@@ -52,7 +52,7 @@ class EditRow(QFrame):
         self.enabled.setToolTip("Enable or disable this edit without losing it")
         self.title = QToolButton()
         self.title.setAutoRaise(True)
-        self.title.setText(f"f{edit.feature}  {label}" if edit.feature is not None else "raw vector")
+        self.title.setText(f"L{edit.layer} · f{edit.feature}  {label}" if edit.feature is not None else "raw vector")
         self.title.setToolTip("Open this feature in the inspector")
         self.title.clicked.connect(lambda: self.inspectRequested.emit(self.edit))
         remove = QToolButton()
@@ -109,8 +109,10 @@ class EditRow(QFrame):
         self.edit = edit
         self._show(edit)
 
-    def set_scales(self, scales: UnitScales) -> None:
+    def set_scales(self, scales: UnitScales, label: str = "") -> None:
         self.scales = scales
+        if label and self.edit.feature is not None:
+            self.title.setText(f"L{self.edit.layer} · f{self.edit.feature}  {label}")
         self._show(self.edit)
 
     def _show(self, edit: FeatureEdit) -> None:

@@ -52,7 +52,14 @@ class InspectorPanel(QWidget):
             )
         promoted = ", ".join(f"{html.escape(repr(t))} ({v:+.2f})" for t, v in card.promoted)
         suppressed = ", ".join(f"{html.escape(repr(t))} ({v:+.2f})" for t, v in card.suppressed)
-        self.body.setHtml(f"{stats}<p><b>Promotes</b> {promoted}</p><p><b>Suppresses</b> {suppressed}</p>")
+        examples = "".join(
+            "<li>"
+            + html.escape(text).replace("[[", "<b><u>").replace("]]", "</u></b>")
+            + f" <small>({act:.2f})</small></li>"
+            for text, act in card.examples
+        )
+        examples = f"<p><b>Top-activating examples</b></p><ol>{examples}</ol>" if examples else ""
+        self.body.setHtml(f"{stats}<p><b>Promotes</b> {promoted}</p><p><b>Suppresses</b> {suppressed}</p>{examples}")
         self.steer_button.setEnabled(True)
 
     def _steer(self) -> None:

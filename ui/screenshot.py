@@ -12,8 +12,11 @@ from PySide6.QtWidgets import QApplication
 
 from ui.main_window import MainWindow
 from ui.stall import StallMeter
+from workbench.steering.plan import StrengthUnit
 
 DEMO_PROMPT = "Describe your ideal holiday in three sentences."
+# Demo-SAE features read off their atlases: L15 f3877 "sea · ocean", L8 f1669 "beach · coastal".
+DEMO_EDITS = ((15, 3877, 0.25, "sea · ocean @L15"), (8, 1669, 0.3, "beach @L8"))
 TIMEOUT_MS = 15 * 60 * 1000
 
 
@@ -44,12 +47,14 @@ class ScreenshotDemo(QObject):
         w.generation.prompt.setPlainText(DEMO_PROMPT)
         w.generation.max_tokens.setValue(40)
         w.generation.temperature.setValue(0.0)
+        by_layer = {s.layer: s.key for s in saes}
         steering = w.steering
-        for n, sae in enumerate(saes[:2]):
-            steering.variant_list.setCurrentRow(n + 1) if n + 1 < steering.variant_list.count() else None
+        for n, (layer, feature, strength, name) in enumerate(DEMO_EDITS):
+            key = by_layer.get(layer, saes[0].key)
             if n:
                 steering.add_variant()
-            steering.add_feature(sae.key, 11 + n, strength=8.0)
+            steering.add_feature(key, feature, strength=strength, unit=StrengthUnit.RESID)
+            steering.variant_list.item(steering.selected).setText(name)
         QTimer.singleShot(0, w.generate)
 
     def _heatmap_ready(self, data: object) -> None:

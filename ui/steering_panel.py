@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from ui.edit_row import EditRow
 from workbench.analysis.inspect import default_label
 from workbench.saes.loader import SaeSummary
-from workbench.steering.plan import FeatureEdit, SteeringPlan, Variant
+from workbench.steering.plan import FeatureEdit, SteeringPlan, StrengthUnit, Variant
 from workbench.steering.units import UnitScales
 
 MAX_VARIANTS = 8
@@ -37,7 +37,7 @@ class SteeringPanel(QWidget):
         super().__init__(parent)
         self.plan = SteeringPlan.with_baseline(Variant("variant 1"))
         self.saes: list[SaeSummary] = []
-        self.scales: dict[tuple[str, int], UnitScales] = {}
+        self.scales: dict[tuple[str, int], tuple[UnitScales, str]] = {}
         self.rows: list[EditRow] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -147,7 +147,9 @@ class SteeringPanel(QWidget):
             return
         self._replace_variant(index, replace(self.plan.variants[index], name=name), rebuild=False)
 
-    def add_feature(self, sae_key: str, feature: int, strength: float = 4.0) -> None:
+    def add_feature(
+        self, sae_key: str, feature: int, strength: float = 4.0, unit: StrengthUnit = StrengthUnit.RAW
+    ) -> None:
         """Add a feature edit to the selected variant (a new variant if the baseline is selected)."""
         sae = next((s for s in self.saes if s.key == sae_key), None)
         if sae is None:
@@ -160,6 +162,7 @@ class SteeringPanel(QWidget):
             layer=sae.layer,
             feature=feature,
             strength=strength,
+            unit=unit,
             sae=sae.key if _several_at(self.saes, sae.layer) else None,
         )
         variant = self.plan.variants[self.selected]
@@ -178,11 +181,12 @@ class SteeringPanel(QWidget):
             self.layer_combo.addItem(f"layer {s.layer} ({s.key}, {s.d_sae} features)", s.key)
         self._show_edits()
 
-    def set_scales(self, sae_key: str, feature: int, scales: UnitScales) -> None:
-        self.scales[(sae_key, feature)] = scales
+    def set_scales(self, sae_key: str, feature: int, facts: tuple[UnitScales, str]) -> None:
+        """The feature's unit scales and label, computed by the model owner."""
+        self.scales[(sae_key, feature)] = facts
         for row in self.rows:
             if row.edit.feature == feature and self._key_of(row.edit) == sae_key:
-                row.set_scales(scales)
+                row.set_scales(*facts)
 
     def _key_of(self, edit: FeatureEdit) -> str | None:
         if edit.sae:
@@ -226,7 +230,7 @@ class SteeringPanel(QWidget):
             key = self._key_of(edit)
             if key is not None and edit.feature is not None:
                 if (key, edit.feature) in self.scales:
-                    row.set_scales(self.scales[(key, edit.feature)])
+                    row.set_scales(*self.scales[(key, edit.feature)])
                 else:
                     self.scalesNeeded.emit(key, edit.feature)
             row.changed.connect(self._edit_changed)

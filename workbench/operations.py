@@ -96,7 +96,7 @@ def unit_scales(engine: Engine, _token: CancelToken, emit: Emit, sae_key: str, f
     from workbench.analysis.inspect import feature_card
 
     card = feature_card(engine.backend, engine.sae(sae_key), feature, n_tokens=1)
-    emit("scales", (sae_key, feature, card.scales))
+    emit("scales", (sae_key, feature, (card.scales, card.label)))
     return card.scales
 
 

@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workbench.analysis.inspect import default_label
+from workbench.analysis.inspect import feature_label
 
 if TYPE_CHECKING:
     from workbench.engine import Engine
+
+
+DENSE = 0.3  # features firing on more than this fraction of tokens are left out of the ranking
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,16 @@ def build_heatmap(
 ) -> HeatmapData:
     """Pick the features that fire most on this text and return their tokens × features activations."""
     acts = engine.features(token_ids, [sae_key], top_k=8)[sae_key]
-    # Skip position 0 when ranking: its residual is an outlier that lights up features everywhere.
+    stats = engine.sae(sae_key).stats
+    # Rank by peak activation on this text, skipping position 0 (an outlier that lights up features
+    # everywhere). With statistics, rank by the peak relative to the feature's usual activation instead, and
+    # leave out features that fire on most tokens: they say little about this text.
     best: dict[int, float] = {}
     for f, v in zip(acts.top_ids[1:].ravel().tolist(), acts.top_values[1:].ravel().tolist(), strict=True):
+        if stats is not None:
+            if stats.density[f] > DENSE or stats.mean_activation[f] <= 0:
+                continue
+            v = v / float(stats.mean_activation[f])
         if v > best.get(f, 0.0):
             best[f] = v
     features = sorted(best, key=lambda f: -best[f])[:n_features]
@@ -49,7 +59,7 @@ def build_heatmap(
         tokens=acts.tokens,
         prompt_len=prompt_len,
         features=tuple(features),
-        labels=tuple(default_label(f) for f in features),
+        labels=tuple(feature_label(engine.sae(sae_key), f) for f in features),
         matrix=dense.dense.T.copy(),
         norm_layers=tuple(layers),
         norms=norms,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workbench.errors import WorkbenchError
 from workbench.saes.directions import sae_directions
+from workbench.saes.features import ATLAS_FILE, FeatureAtlas
+from workbench.saes.spec import SaeSource
 from workbench.steering.units import UnitScales, unit_scales
 
 if TYPE_CHECKING:
@@ -26,10 +30,35 @@ class FeatureCard:
     suppressed: tuple[tuple[str, float], ...]
     scales: UnitScales
     statistics_source: str | None
+    examples: tuple[tuple[str, float], ...] = ()  # top-activating snippets, firing token in [[ ]], activation
 
 
 def default_label(feature: int) -> str:
     return f"feature {feature}"
+
+
+_ATLASES: dict[str, FeatureAtlas | None] = {}
+
+
+def atlas_for(sae: LoadedSae) -> FeatureAtlas | None:
+    """The SAE's feature atlas (labels, examples), read once and only when first asked for."""
+    if sae.fingerprint not in _ATLASES:
+        atlas = None
+        path = Path(sae.spec.location) / ATLAS_FILE
+        if sae.spec.source is SaeSource.FOLDER and path.is_file():
+            try:
+                atlas = FeatureAtlas.load(path)
+            except WorkbenchError:
+                atlas = None  # an unreadable atlas only costs the labels
+            if atlas is not None and atlas.d_sae != sae.d_sae:
+                atlas = None
+        _ATLASES[sae.fingerprint] = atlas
+    return _ATLASES[sae.fingerprint]
+
+
+def feature_label(sae: LoadedSae, feature: int) -> str:
+    atlas = atlas_for(sae)
+    return atlas.labels[feature] if atlas is not None and 0 <= feature < atlas.d_sae else default_label(feature)
 
 
 def feature_card(backend: HFBackend, sae: LoadedSae, feature: int, n_tokens: int = 10) -> FeatureCard:
@@ -43,11 +72,16 @@ def feature_card(backend: HFBackend, sae: LoadedSae, feature: int, n_tokens: int
     direction = sae_directions(sae.sae, [feature])[0].float()
     promoted, suppressed = _logit_lens(backend, direction, n_tokens)
     stats = sae.stats
+    atlas = atlas_for(sae)
+    examples: tuple[tuple[str, float], ...] = ()
+    if atlas is not None and n_tokens > 1:
+        examples = tuple((e["text"], float(e["activation"])) for e in atlas.card(feature)["examples"])
     return FeatureCard(
         sae_key=sae.key,
         layer=sae.layer,
         feature=feature,
-        label=default_label(feature),
+        label=feature_label(sae, feature),
+        examples=examples,
         max_activation=float(stats.max_activation[feature]) if stats is not None else None,
         density=float(stats.density[feature]) if stats is not None else None,
         mean_activation=float(stats.mean_activation[feature]) if stats is not None else None,
