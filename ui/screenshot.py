@@ -15,8 +15,8 @@ from ui.stall import StallMeter
 from workbench.steering.plan import StrengthUnit
 
 DEMO_PROMPT = "Describe your ideal holiday in three sentences."
-# Demo-SAE features read off their atlases: L15 f3877 "sea · ocean", L8 f1669 "beach · coastal".
-DEMO_EDITS = ((15, 3877, 0.25, "sea · ocean @L15"), (8, 1669, 0.3, "beach @L8"))
+# (preferred layer, label word, strength in × residual norm, pane name): features found by their atlas labels.
+DEMO_EDITS = ((15, "ocean", 0.25, "ocean @L15"), (8, "beach", 0.3, "beach @L8"))
 TIMEOUT_MS = 15 * 60 * 1000
 
 
@@ -28,6 +28,8 @@ class ScreenshotDemo(QObject):
         self.exit_code = 1
         self._steered = False
         self._inspected = False
+        self.found: dict[str, list] = {}
+        self.saes: list = []
         window.worker.saesChanged.connect(self._saes_ready)
         window.worker.heatmapReady.connect(self._heatmap_ready)
         window.worker.failed.connect(self._failed)
@@ -43,18 +45,35 @@ class ScreenshotDemo(QObject):
             return
         self._steered = True
         self.meter.phase = "generation + heatmap"
+        self.saes = saes
+        # Find the demo features by their atlas labels, so the demo survives retrained SAEs.
+        self.window.worker.searchReady.connect(self._found)
+        self.window.worker.search(DEMO_EDITS[0][1])
+
+    def _found(self, query: str, hits: list) -> None:
+        self.found[query] = hits
+        pending = [q for _layer, q, _s, _n in DEMO_EDITS if q not in self.found]
+        if pending:
+            self.window.worker.search(pending[0])
+            return
         w = self.window
         w.generation.prompt.setPlainText(DEMO_PROMPT)
         w.generation.max_tokens.setValue(40)
         w.generation.temperature.setValue(0.0)
-        by_layer = {s.layer: s.key for s in saes}
         steering = w.steering
-        for n, (layer, feature, strength, name) in enumerate(DEMO_EDITS):
-            key = by_layer.get(layer, saes[0].key)
-            if n:
+        added = 0
+        for layer, query, strength, name in DEMO_EDITS:
+            hits = sorted(self.found[query], key=lambda h: (h[1] != layer, h[2]))
+            if not hits:
+                continue
+            key, _layer, feature, _label = hits[0]
+            if added:
                 steering.add_variant()
             steering.add_feature(key, feature, strength=strength, unit=StrengthUnit.RESID)
             steering.variant_list.item(steering.selected).setText(name)
+            added += 1
+        if not added:  # SAEs without atlases: steer a feature by id
+            steering.add_feature(self.saes[0].key, 11, strength=0.3, unit=StrengthUnit.RESID)
         QTimer.singleShot(0, w.generate)
 
     def _heatmap_ready(self, data: object) -> None:

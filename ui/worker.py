@@ -28,7 +28,8 @@ class ModelWorker(QObject):
     heatmapReady = Signal(object)  # HeatmapData
     cardReady = Signal(object)  # FeatureCard
     effectReady = Signal(object)  # list[EffectRow]
-    scalesReady = Signal(str, int, object)  # sae key, feature, UnitScales
+    scalesReady = Signal(str, int, object)  # sae key, feature, (UnitScales, label)
+    searchReady = Signal(str, object)  # query, [(sae key, layer, feature, label)]
     failed = Signal(str, str)  # what failed, one readable line
     cancelled = Signal(str)
     busyChanged = Signal(bool)
@@ -50,6 +51,7 @@ class ModelWorker(QObject):
             "card": self.cardReady.emit,
             "effect": self.effectReady.emit,
             "scales": lambda p: self.scalesReady.emit(*p),
+            "search": lambda p: self.searchReady.emit(*p),
             "failed": lambda p: self.failed.emit(*p),
             "crashed": lambda p: self.failed.emit("model process", p),
         }
@@ -136,3 +138,6 @@ class ModelWorker(QObject):
 
     def effect(self, plan: SteeringPlan, result: GenerationResult) -> HostJob | None:
         return self._submit("effect", "steer effect", channel="effect", plan=plan, result=result)
+
+    def search(self, query: str) -> HostJob | None:
+        return self._submit("search_features", "search features", channel="search", query=query)

@@ -108,6 +108,21 @@ def effect(engine: Engine, _token: CancelToken, emit: Emit, plan: SteeringPlan, 
     return rows
 
 
+def search_features(engine: Engine, _token: CancelToken, emit: Emit, query: str, limit: int = 50) -> Any:
+    """Features whose label contains `query` (case-insensitive), over every SAE with an atlas."""
+    from workbench.analysis.inspect import atlas_for
+
+    needle = query.strip().lower()
+    hits: list[tuple[str, int, int, str]] = []
+    for sae in engine.saes:
+        atlas = atlas_for(sae)
+        if atlas is None or not needle:
+            continue
+        hits += [(sae.key, sae.layer, i, label) for i, label in enumerate(atlas.labels) if needle in label.lower()]
+    emit("search", (query, hits[:limit]))
+    return hits[:limit]
+
+
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "load_model": load_model,
     "add_sae": add_sae,
@@ -117,4 +132,5 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "inspect": inspect,
     "unit_scales": unit_scales,
     "effect": effect,
+    "search_features": search_features,
 }
