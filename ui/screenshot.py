@@ -16,7 +16,7 @@ from workbench.steering.plan import StrengthUnit
 
 DEMO_PROMPT = "Describe your ideal holiday in three sentences."
 # (preferred layer, label word, strength in × residual norm, pane name): features found by their atlas labels.
-DEMO_EDITS = ((15, "ocean", 0.25, "ocean @L15"), (8, "beach", 0.3, "beach @L8"))
+DEMO_EDITS = ((15, "ocean", 0.25, "ocean @L15"), (8, "sea", 0.3, "sea @L8"))
 TIMEOUT_MS = 15 * 60 * 1000
 
 
@@ -63,7 +63,7 @@ class ScreenshotDemo(QObject):
         steering = w.steering
         added = 0
         for layer, query, strength, name in DEMO_EDITS:
-            hits = sorted(self.found[query], key=lambda h: (h[1] != layer, h[2]))
+            hits = sorted(self.found[query], key=lambda h: h[1] != layer)  # stable: keeps the label ranking
             if not hits:
                 continue
             key, _layer, feature, _label = hits[0]

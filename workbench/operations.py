@@ -113,14 +113,22 @@ def search_features(engine: Engine, _token: CancelToken, emit: Emit, query: str,
     from workbench.analysis.inspect import atlas_for
 
     needle = query.strip().lower()
-    hits: list[tuple[str, int, int, str]] = []
+    scored: list[tuple[int, tuple[str, int, int, str]]] = []
     for sae in engine.saes:
         atlas = atlas_for(sae)
         if atlas is None or not needle:
             continue
-        hits += [(sae.key, sae.layer, i, label) for i, label in enumerate(atlas.labels) if needle in label.lower()]
-    emit("search", (query, hits[:limit]))
-    return hits[:limit]
+        for i, label in enumerate(atlas.labels):
+            words = [w.removeprefix("→ ").strip() for w in label.lower().split(" · ")]
+            # The label's first word is the strongest firing token: an exact match there ranks first.
+            rank = next((n for n, w in enumerate(words) if w == needle), None)
+            if rank is None and needle in label.lower():
+                rank = 10 + next((n for n, w in enumerate(words) if needle in w), 0)
+            if rank is not None:
+                scored.append((rank, (sae.key, sae.layer, i, label)))
+    hits = [hit for _rank, hit in sorted(scored, key=lambda x: x[0])][:limit]
+    emit("search", (query, hits))
+    return hits
 
 
 OPERATIONS: dict[str, Callable[..., Any]] = {
