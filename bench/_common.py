@@ -1,8 +1,6 @@
-"""Shared set-up for the benchmarks: the embedded SmolLM2 on the CPU with two real sae-lens SAEs.
-
-Until demo SAEs ship, the SAEs are random (unit-norm decoder rows): steering cost does not depend on what a
-feature means, only on the edits' count and kind.
-"""
+"""Shared set-up for the benchmarks: the embedded SmolLM2 on the CPU with the demo SAEs at layers 8 and 15
+(random sae-lens SAEs if the demo SAEs are missing: steering cost depends on the edits, not on what a feature
+means)."""
 
 from __future__ import annotations
 

@@ -23,15 +23,16 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from ui.main_window import MainWindow, demo_sae_folders
+    from ui.main_window import MainWindow
     from ui.theme import apply_theme
+    from workbench.saes.demo import demo_sae_folders
 
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName("steering-workbench")
     apply_theme(app)
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-    saes = demo_sae_folders()
+    saes = [str(p) for p in demo_sae_folders()]
     if args.screenshot:
         from ui.screenshot import ScreenshotDemo, fallback_saes
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
@@ -288,14 +286,3 @@ class MainWindow(QMainWindow):
         self._save()
         self.worker.shutdown()
         super().closeEvent(event)
-
-
-def demo_sae_folders() -> list[str]:
-    """The demo SAEs shipped in resources/saes (empty until they are trained)."""
-    root = Path(__file__).resolve().parent.parent / "resources" / "saes"
-    return sorted(str(p.parent) for p in root.glob("*/cfg.json"))
-
-
-def start_default(window: MainWindow) -> None:
-    """Load the embedded default model once the window is on screen."""
-    QTimer.singleShot(0, window.load_model)
