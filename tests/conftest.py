@@ -10,6 +10,7 @@ SHARED_CACHE = Path(os.environ.get("STEERING_WORKBENCH_CACHE", _ROOT / ".venv" /
 os.environ["STEERING_WORKBENCH_CACHE"] = str(SHARED_CACHE)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TQDM_DISABLE", "1")  # library progress bars would clutter the CLI tests' stderr
 
 
 @pytest.fixture(autouse=True)

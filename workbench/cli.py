@@ -350,6 +350,9 @@ def _print_progress(p: Progress) -> None:
 def _quiet_libraries() -> None:
     """Library chatter (deprecation notes, progress bars) would bury our one-line messages on stderr."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # transformers' GGUF reader draws its own tqdm bar on the first load; our progress line covers it. tqdm
+    # reads TQDM_* when it is imported, which has not happened yet here.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     import warnings
 
     warnings.filterwarnings("ignore")

@@ -8,7 +8,9 @@ never leaves a half-written cache behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -64,7 +66,10 @@ def converted_gguf_folder(gguf: Path, progress: ProgressCallback, cancel: Cancel
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         cancel.raise_if_cancelled()
         progress(Progress("dequantising GGUF weights (first time only, ~15 s)", 2, 4))
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        # transformers' GGUF reader draws a tqdm bar straight to stderr, which would break the CLI's
+        # one-line error contract; our own progress phases report this step.
+        with contextlib.redirect_stderr(io.StringIO()):
+            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(f"could not read GGUF file {gguf}: {exc}") from exc
     cancel.raise_if_cancelled()
