@@ -24,6 +24,7 @@ import numpy as np
 
 from workbench.errors import InputError, WorkbenchError
 from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
+from workbench.npzfile import read_npz, write_npz
 from workbench.saes.stats import FeatureStatistics
 
 ATLAS_FILE = "feature_atlas.npz"
@@ -59,11 +60,10 @@ class FeatureAtlas:
             "source": self.source,
             "n_tokens": self.n_tokens,
         }
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez_compressed(
-                f,
-                header=np.frombuffer(json.dumps(header, ensure_ascii=False).encode(), dtype=np.uint8),
+        write_npz(
+            path,
+            header,
+            dict(
                 ex_tokens=self.ex_tokens.astype(np.int32),
                 ex_pos=self.ex_pos.astype(np.int16),
                 ex_act=self.ex_act.astype(np.float16),
@@ -71,15 +71,13 @@ class FeatureAtlas:
                 promoted_logit=self.promoted_logit.astype(np.float16),
                 suppressed=self.suppressed.astype(np.int32),
                 suppressed_logit=self.suppressed_logit.astype(np.float16),
-            )
-        tmp.replace(path)
+            ),
+        )
 
     @classmethod
     def load(cls, path: Path) -> FeatureAtlas:
         try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(bytes(data["header"]).decode())
-                arrays = {k: data[k] for k in data.files if k != "header"}
+            header, arrays = read_npz(path)
             atlas = cls(
                 labels=[str(s) for s in header["labels"]],
                 token_strings={int(k): str(v) for k, v in header["token_strings"].items()},

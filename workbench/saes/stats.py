@@ -17,6 +17,7 @@ import numpy as np
 
 from workbench.errors import InputError, WorkbenchError
 from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
+from workbench.npzfile import read_npz, write_npz
 
 if TYPE_CHECKING:
     from workbench.models.protocol import ModelBackend
@@ -47,30 +48,25 @@ class FeatureStatistics:
             "n_tokens": self.n_tokens,
             "source": self.source,
         }
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez_compressed(
-                f,
-                header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-                max_activation=self.max_activation.astype(np.float32),
-                density=self.density.astype(np.float32),
-                mean_activation=self.mean_activation.astype(np.float32),
-            )
-        tmp.replace(path)
+        arrays = {
+            "max_activation": self.max_activation.astype(np.float32),
+            "density": self.density.astype(np.float32),
+            "mean_activation": self.mean_activation.astype(np.float32),
+        }
+        write_npz(path, header, arrays)
 
     @classmethod
     def load(cls, path: Path) -> FeatureStatistics:
         try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(bytes(data["header"]).decode())
-                stats = cls(
-                    max_activation=data["max_activation"],
-                    density=data["density"],
-                    mean_activation=data["mean_activation"],
-                    resid_norm=float(header["resid_norm"]),
-                    n_tokens=int(header["n_tokens"]),
-                    source=str(header.get("source", "")),
-                )
+            header, data = read_npz(path)
+            stats = cls(
+                max_activation=data["max_activation"],
+                density=data["density"],
+                mean_activation=data["mean_activation"],
+                resid_norm=float(header["resid_norm"]),
+                n_tokens=int(header["n_tokens"]),
+                source=str(header.get("source", "")),
+            )
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             raise WorkbenchError(f"unreadable feature statistics {path}: {exc}") from exc
         if not (stats.max_activation.shape == stats.density.shape == stats.mean_activation.shape):
