@@ -31,6 +31,25 @@ def test_statistics_leave_out_position_zero_and_fit_the_sae(assets):
     assert np.all(stats.density <= 1) and np.all(stats.max_activation >= 0)
 
 
+def test_the_statistics_pass_alone_gives_the_same_statistics_as_the_assets_pass(assets):
+    from workbench.saes.stats import compute_statistics
+
+    backend, sae, stats, _ = assets
+    alone = compute_statistics(backend, sae, 1, TEXTS, "tiny texts")
+    assert alone.n_tokens == stats.n_tokens and alone.resid_norm == pytest.approx(stats.resid_norm)
+    np.testing.assert_array_equal(alone.max_activation, stats.max_activation)
+    np.testing.assert_array_equal(alone.density, stats.density)
+    np.testing.assert_allclose(alone.mean_activation, stats.mean_activation, rtol=1e-6)
+    # Hand check of one feature's density against its activations, position 0 left out.
+    import torch
+
+    ids = backend.encode_prompt(TEXTS[0], chat=False)
+    resid = torch.from_numpy(backend.residuals(ids, [1])[1][1:])
+    acts = sae.encode(resid).detach().numpy()
+    one = compute_statistics(backend, sae, 1, TEXTS[:1], "one text")
+    np.testing.assert_allclose(one.density, (acts > 0).mean(axis=0), rtol=1e-6)
+
+
 def test_examples_come_from_distinct_texts_with_the_firing_token_marked(assets):
     _, _, stats, atlas = assets
     feature = int(np.argmax(stats.density))

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import InputError, WorkbenchError
-from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
+from workbench.jobs import CancelToken, ProgressCallback, ignore_progress
 from workbench.npzfile import read_npz, write_npz
-from workbench.saes.stats import FeatureStatistics
+from workbench.saes.stats import FeatureStatistics, StatisticsTally, encode_texts
 
 ATLAS_FILE = "feature_atlas.npz"
 ATLAS_VERSION = 1
@@ -152,15 +152,6 @@ class _TopExamples:
         self.pos = np.take_along_axis(pos, order, axis=1)
 
 
-class _LayerTally:
-    def __init__(self, d_sae: int) -> None:
-        self.max = np.zeros(d_sae, np.float32)
-        self.count = np.zeros(d_sae, np.int64)
-        self.sum = np.zeros(d_sae, np.float64)
-        self.norm = 0.0
-        self.top = _TopExamples(d_sae, N_EXAMPLES)
-
-
 def logit_effects(backend: Any, w_dec: Any, n_top: int = N_TOP_TOKENS) -> tuple[np.ndarray, ...]:
     """Top promoted / suppressed token ids and logits of each decoder row through the final norm and unembedding."""
     import torch
@@ -203,49 +194,21 @@ def build_assets(
     cancel: CancelToken | None = None,
 ) -> dict[int, tuple[FeatureStatistics, FeatureAtlas]]:
     """One pass over `texts` for all layers: statistics (position 0 left out) and the atlas of every SAE."""
-    import torch
-
-    layers = sorted(saes)
-    tally = {layer: _LayerTally(int(sae.cfg.d_sae)) for layer, sae in saes.items()}
+    tallies = {layer: StatisticsTally(int(sae.cfg.d_sae)) for layer, sae in saes.items()}
+    tops = {layer: _TopExamples(int(sae.cfg.d_sae), N_EXAMPLES) for layer, sae in saes.items()}
     docs: list[list[int]] = []
-    n_tokens = 0
-    for done, text in enumerate(texts):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        ids = backend.encode_prompt(text, chat=False)[:max_tokens_per_text]
-        if len(ids) < 2:
-            continue
-        docs.append(ids)
-        resid = backend.residuals(ids, layers)
-        for layer in layers:
-            sae, t = saes[layer], tally[layer]
-            x = resid[layer][1:]  # position 0 left out (attention-sink outlier)
-            with torch.no_grad():
-                acts = sae.encode(torch.from_numpy(x).to(sae.W_dec.device, sae.W_dec.dtype)).float().cpu().numpy()
-            t.max = np.maximum(t.max, acts.max(axis=0))
-            t.count += (acts > 0).sum(axis=0)
-            t.sum += acts.sum(axis=0)
-            t.norm += float(np.linalg.norm(x, axis=-1).sum())
+    what = "feature statistics and examples"
+    for encoded in encode_texts(backend, saes, texts, max_tokens_per_text, what, progress, cancel, len(texts)):
+        docs.append(encoded.ids)
+        for layer, acts in encoded.acts.items():
+            tallies[layer].add(encoded.residuals[layer], acts)
             # Positions inside the stored snippet are offset by one: acts row r is token r + 1.
             padded = np.concatenate([np.zeros((1, acts.shape[1]), np.float32), acts])
-            t.top.add(padded, len(docs) - 1)
-        n_tokens += len(ids) - 1
-        progress(Progress("feature statistics and examples", done + 1, len(texts)))
-    if n_tokens == 0:
-        raise InputError("no usable text (every text was empty or one token long)")
+            tops[layer].add(padded, len(docs) - 1)
     result = {}
-    for layer in layers:
-        t = tally[layer]
-        count = t.count
-        stats = FeatureStatistics(
-            max_activation=t.max,
-            density=(count / n_tokens).astype(np.float32),
-            mean_activation=np.where(count > 0, t.sum / np.maximum(count, 1), 0).astype(np.float32),
-            resid_norm=t.norm / n_tokens,
-            n_tokens=n_tokens,
-            source=source,
-        )
-        result[layer] = (stats, _atlas(backend, saes[layer], t.top, docs, source, n_tokens))
+    for layer in sorted(saes):
+        stats = tallies[layer].finish(source)
+        result[layer] = (stats, _atlas(backend, saes[layer], tops[layer], docs, source, stats.n_tokens))
     return result
 
 

@@ -8,7 +8,7 @@ larger norm than the rest and would dominate max activations and the mean norm.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,81 @@ class FeatureStatistics:
         return stats
 
 
+@dataclass(frozen=True)
+class EncodedText:
+    """One text's pass: its token ids and, per layer, residuals and SAE activations with position 0 left out
+    (row r is token r + 1)."""
+
+    index: int  # the text's index in the input sequence
+    ids: list[int]
+    residuals: dict[int, np.ndarray]  # layer → (positions - 1, d_model) float32
+    acts: dict[int, np.ndarray]  # layer → (positions - 1, d_sae) float32
+
+
+def encode_texts(
+    backend: ModelBackend,
+    saes: Mapping[int, Any],
+    texts: Iterable[str],
+    max_tokens_per_text: int,
+    what: str,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+    total: int = 0,
+) -> Iterator[EncodedText]:
+    """Run the model over `texts` (raw, no chat template) once for all layers and encode each layer's residual.
+
+    Texts shorter than two tokens are skipped: with position 0 left out nothing would remain.
+    """
+    import torch
+
+    layers = sorted(saes)
+    for index, text in enumerate(texts):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        ids = backend.encode_prompt(text, chat=False)[:max_tokens_per_text]
+        if len(ids) >= 2:
+            resid = {layer: r[1:] for layer, r in backend.residuals(ids, layers).items()}
+            acts = {}
+            for layer in layers:
+                sae = saes[layer]
+                with torch.no_grad():
+                    x = torch.from_numpy(resid[layer]).to(sae.W_dec.device, sae.W_dec.dtype)
+                    acts[layer] = sae.encode(x).float().cpu().numpy()
+            yield EncodedText(index, ids, resid, acts)
+        progress(Progress(what, index + 1, total))
+
+
+class StatisticsTally:
+    """Running sums for `FeatureStatistics`, one text at a time."""
+
+    def __init__(self, d_sae: int) -> None:
+        self.max = np.zeros(d_sae, np.float32)
+        self.count = np.zeros(d_sae, np.int64)
+        self.sum = np.zeros(d_sae, np.float64)
+        self.norm = 0.0
+        self.n_tokens = 0
+
+    def add(self, resid: np.ndarray, acts: np.ndarray) -> None:
+        self.max = np.maximum(self.max, acts.max(axis=0))
+        self.count += (acts > 0).sum(axis=0)
+        self.sum += acts.sum(axis=0)
+        self.norm += float(np.linalg.norm(resid, axis=-1).sum())
+        self.n_tokens += resid.shape[0]
+
+    def finish(self, source: str) -> FeatureStatistics:
+        if self.n_tokens == 0:
+            raise InputError("no usable text for statistics (every text was empty or one token long)")
+        count = self.count
+        return FeatureStatistics(
+            max_activation=self.max.copy(),
+            density=(count / self.n_tokens).astype(np.float32),
+            mean_activation=np.where(count > 0, self.sum / np.maximum(count, 1), 0).astype(np.float32),
+            resid_norm=self.norm / self.n_tokens,
+            n_tokens=self.n_tokens,
+            source=source,
+        )
+
+
 def compute_statistics(
     backend: ModelBackend,
     sae: Any,
@@ -86,37 +161,10 @@ def compute_statistics(
     total: int = 0,
 ) -> FeatureStatistics:
     """Run the model over `texts` (raw, no chat template), encode the layer's residual, and summarise."""
-    import torch
-
-    d_sae = int(sae.cfg.d_sae)
-    max_act = torch.zeros(d_sae)
-    count = torch.zeros(d_sae, dtype=torch.float64)
-    total_act = torch.zeros(d_sae, dtype=torch.float64)
-    norm_sum, n_tokens = 0.0, 0
-    for done, text in enumerate(texts):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        ids = backend.encode_prompt(text, chat=False)[:max_tokens_per_text]
-        if len(ids) < 2:
-            continue
-        resid = backend.residuals(ids, [layer])[layer][1:]  # drop position 0 (see module docstring)
-        with torch.no_grad():
-            x = torch.from_numpy(resid).to(sae.W_dec.device, sae.W_dec.dtype)
-            acts = sae.encode(x).float().cpu()
-        max_act = torch.maximum(max_act, acts.max(dim=0).values)
-        count += (acts > 0).sum(dim=0)
-        total_act += acts.sum(dim=0).double()
-        norm_sum += float(np.linalg.norm(resid, axis=-1).sum())
-        n_tokens += resid.shape[0]
-        progress(Progress("computing feature statistics", done + 1, total))
-    if n_tokens == 0:
-        raise InputError("no usable text for statistics (every text was empty or one token long)")
-    mean_active = torch.where(count > 0, total_act / count.clamp(min=1), torch.zeros_like(total_act))
-    return FeatureStatistics(
-        max_activation=max_act.numpy().astype(np.float32),
-        density=(count / n_tokens).numpy().astype(np.float32),
-        mean_activation=mean_active.numpy().astype(np.float32),
-        resid_norm=norm_sum / n_tokens,
-        n_tokens=n_tokens,
-        source=source,
+    tally = StatisticsTally(int(sae.cfg.d_sae))
+    passes = encode_texts(
+        backend, {layer: sae}, texts, max_tokens_per_text, "computing feature statistics", progress, cancel, total
     )
+    for encoded in passes:
+        tally.add(encoded.residuals[layer], encoded.acts[layer])
+    return tally.finish(source)
