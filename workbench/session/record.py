@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,7 +70,7 @@ def record_session(
                         edit=f.edit.describe(),
                         raw_strength=f.raw_strength,
                         positions=f.positions,
-                        maxact_scale=(s := edit_scales(engine, f.edit)).maxact,
+                        maxact_scale=(s := edit_scales(engine.saes, f.edit)).maxact,
                         resid_scale=s.resid,
                     )
                     for f in pane.edits_fired
@@ -149,14 +149,14 @@ def sae_records(engine: Engine) -> tuple[SaeRecord, ...]:
     )
 
 
-def edit_scales(engine: Engine, edit: FeatureEdit) -> UnitScales:
+def edit_scales(saes: Sequence[LoadedSae], edit: FeatureEdit) -> UnitScales:
     """What one ×maxact and one ×resid unit are worth as raw coefficients for this edit (None = no statistics)."""
     import numpy as np
 
     if edit.vector is not None:
-        resid = next((s.stats.resid_norm for s in engine.saes if s.layer == edit.layer and s.stats), None)
+        resid = next((s.stats.resid_norm for s in saes if s.layer == edit.layer and s.stats), None)
         return unit_scales(None, resid, float(np.linalg.norm(np.asarray(edit.vector, dtype=np.float64))))
-    sae = find_sae(engine.saes, edit)
+    sae = find_sae(saes, edit)
     if sae is None or edit.feature is None or edit.feature >= sae.d_sae:
         return UnitScales(maxact=None, resid=None)
     from workbench.saes.directions import sae_directions
@@ -170,7 +170,7 @@ def edit_scales(engine: Engine, edit: FeatureEdit) -> UnitScales:
     )
 
 
-def find_sae(saes: list[LoadedSae], edit: FeatureEdit) -> LoadedSae | None:
+def find_sae(saes: Sequence[LoadedSae], edit: FeatureEdit) -> LoadedSae | None:
     """The SAE an edit's feature id refers to: the one named by key, else the first at its layer (as compile does)."""
     for s in saes:
         if s.layer == edit.layer and (edit.sae is None or s.key == edit.sae):
