@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench import __version__
+from workbench.cli_session import COMMANDS as SESSION_COMMANDS
+from workbench.cli_session import check_save_target, save_generated
 from workbench.errors import Cancelled, InputError, WorkbenchError
 from workbench.jobs import CancelToken, Progress
 
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--top-k", type=int, default=0)
     g.add_argument("--repetition-penalty", type=float, default=1.0)
     g.add_argument("--raw", action="store_true", help="no chat template: the prompt is the raw text")
+    g.add_argument("--save-session", default=None, metavar="PATH", help="save the session (replay / export it later)")
 
     f = sub.add_parser("features", help="per-token top SAE features of a text")
     common(f)
@@ -92,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     from workbench.cli_saes import add_parsers
+    from workbench.cli_session import add_parsers as add_session_parsers
 
     add_parsers(sub, common)
+    add_session_parsers(sub, common)
     return parser
 
 
@@ -175,15 +180,21 @@ def cmd_generate(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any
         max_new_tokens=args.max_new_tokens,
     )
     plan = parse_variants(args.variant)
+    check_save_target(args.save_session)
     engine = _engine(args, cancel)
     engine.compile(plan)  # check every edit before spending time on the prompt
     run = engine.generate(args.prompt, plan, settings, chat=not args.raw, cancel=cancel)
     result = run.run()
     if result.cancelled:
         raise Cancelled()
+    if args.save_session:
+        saved = save_generated(args.save_session, engine, args.prompt, plan, settings, not args.raw, result)
     if args.json:
-        return generation_record(engine, plan, result)
+        record = generation_record(engine, plan, result)
+        return {**record, "session": saved} if args.save_session else record
     _print_panes(plan, result)
+    if args.save_session:
+        print(f"session saved to {saved}")
     return None
 
 
@@ -326,6 +337,7 @@ COMMANDS = {
     "stats": cmd_stats,
     "sae-metrics": cmd_sae_metrics,
     "feature": cmd_feature,
+    **SESSION_COMMANDS,
 }
 
 

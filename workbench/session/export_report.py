@@ -108,6 +108,11 @@ def _pane_text(session: Session, i: int) -> str:
     return session.outputs[i].text if session.outputs else ""
 
 
+def _token(text: str) -> str:
+    """A token on one line: line breaks and tabs drawn as symbols."""
+    return text.replace("\r", "").replace("\n", "⏎").replace("\t", "⇥")
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "pane"
 
@@ -180,7 +185,7 @@ def render_html(session: Session, heatmaps: Sequence[HeatmapData] = ()) -> str:
             parts.append(
                 f'<div class="heatmap"><h3>{e(data.pane)} — layer {data.layer} ({e(data.sae_key)})</h3>'
                 f'<img alt="tokens × features heatmap of {e(data.pane)}" src="data:image/png;base64,{png}">'
-                f'<p class="tokens">columns: {e(" | ".join(data.tokens))}</p>'
+                f'<p class="tokens">columns: {e(" | ".join(_token(t) for t in data.tokens))}</p>'
                 f"<p>rows, top to bottom:</p><ol>{labels}</ol></div>"
             )
     parts.append("<h2>Reproducibility</h2><table>")
@@ -234,7 +239,7 @@ def render_markdown(session: Session, heatmap_files: Sequence[tuple[HeatmapData,
         lines += ["", "## Heatmaps"]
         for data, path in heatmap_files:
             lines += ["", f"### {data.pane} — layer {data.layer} ({data.sae_key})", "", f"![{data.pane}]({path})", ""]
-            lines.append("Columns: `" + " | ".join(t.replace("`", "'") for t in data.tokens) + "`")
+            lines.append("Columns: `" + " | ".join(_token(t).replace("`", "'") for t in data.tokens) + "`")
             lines += ["", "Rows, top to bottom:", ""]
             lines += [
                 f"{n}. #{f} — {_cell(label)}"

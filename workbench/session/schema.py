@@ -22,10 +22,8 @@ and exported; any problem is one SessionError naming the field.
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from workbench.errors import WorkbenchError
 from workbench.models.sampling import SamplingSettings
@@ -39,6 +37,7 @@ from workbench.session.model import (
     SaeRecord,
     Session,
 )
+from workbench.session.validate import Node
 from workbench.steering.plan import EditMode, FeatureEdit, PositionScope, SteeringPlan, StrengthUnit, Variant
 
 FORMAT = "steering-workbench-session"
@@ -46,11 +45,8 @@ SCHEMA_VERSION = 2
 MAX_FILE_BYTES = 256 * 1024 * 1024  # far above any real session (a raw-vector edit is ~10 kB); stops a mistake early
 MAX_ANALYSIS_KEYS = 64
 MAX_ANALYSIS_LIST = 256
-MAX_ANALYSIS_TEXT = 4096
 FINISH_REASONS = ("eos", "length", "cancelled")
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's limit
-
-T = TypeVar("T")
 
 
 # -- writing ------------------------------------------------------------------------------------------------
@@ -175,7 +171,7 @@ def session_from_json(text: str | bytes) -> Session:
 
 def session_from_dict(data: Any) -> Session:
     """Validate current-schema data and build the Session."""
-    root = _Node(data, "")
+    root = Node(data, "")
     root.obj()
     version = root.get("schema_version").integer()
     if version != SCHEMA_VERSION:
@@ -207,7 +203,7 @@ def session_from_dict(data: Any) -> Session:
     return session
 
 
-def _model(n: _Node) -> ModelRecord:
+def _model(n: Node) -> ModelRecord:
     record = ModelRecord(
         spec=n.get("spec").string(nonempty=True),
         source=n.get("source").choice(("embedded", "gguf", "folder", "hub")),
@@ -216,13 +212,13 @@ def _model(n: _Node) -> ModelRecord:
         n_layers=n.get("n_layers").integer(1),
         d_model=n.get("d_model").integer(1),
         vocab_size=n.get("vocab_size").integer(1),
-        sha256=n.get("sha256").optional(_Node.digest),
-        revision=n.get("revision").optional(_Node.string),
+        sha256=n.get("sha256").optional(Node.digest),
+        revision=n.get("revision").optional(Node.string),
     )
     return record
 
 
-def _sae(n: _Node, model: ModelRecord) -> SaeRecord:
+def _sae(n: Node, model: ModelRecord) -> SaeRecord:
     return SaeRecord(
         key=n.get("key").string(nonempty=True),
         spec=n.get("spec").string(nonempty=True),
@@ -230,23 +226,23 @@ def _sae(n: _Node, model: ModelRecord) -> SaeRecord:
         layer=n.get("layer").integer(0, model.n_layers - 1),
         d_sae=n.get("d_sae").integer(1),
         hook_name=n.get("hook_name").string(),
-        sha256=n.get("sha256").optional(_Node.digest),
+        sha256=n.get("sha256").optional(Node.digest),
     )
 
 
-def _variant(n: _Node, model: ModelRecord, saes: tuple[SaeRecord, ...]) -> Variant:
+def _variant(n: Node, model: ModelRecord, saes: tuple[SaeRecord, ...]) -> Variant:
     return Variant(name=n.get("name").string(), edits=tuple(_edit(e, model, saes) for e in n.get("edits").items()))
 
 
-def _edit(n: _Node, model: ModelRecord, saes: tuple[SaeRecord, ...]) -> FeatureEdit:
+def _edit(n: Node, model: ModelRecord, saes: tuple[SaeRecord, ...]) -> FeatureEdit:
     layer = n.get("layer").integer(0, model.n_layers - 1)
-    vector = n.get("vector").optional(_Node.floats)
+    vector = n.get("vector").optional(Node.floats)
     if vector is not None and len(vector) != model.d_model:
         n.get("vector").fail(f"a raw vector needs {model.d_model} values (the model's hidden size), got {len(vector)}")
-    sae = n.get("sae").optional(_Node.string)
+    sae = n.get("sae").optional(Node.string)
     if sae is not None and sae not in {s.key for s in saes}:
         n.get("sae").fail(f"names SAE {sae!r}, which is not among the session's SAEs")
-    feature = n.get("feature").optional(_Node.integer)
+    feature = n.get("feature").optional(Node.integer)
     at_layer = [s for s in saes if s.layer == layer and (sae is None or s.key == sae)]
     if feature is not None and at_layer and feature >= at_layer[0].d_sae:
         last = at_layer[0].d_sae - 1
@@ -267,7 +263,7 @@ def _edit(n: _Node, model: ModelRecord, saes: tuple[SaeRecord, ...]) -> FeatureE
         n.fail(str(exc))
 
 
-def _settings(n: _Node) -> SamplingSettings:
+def _settings(n: Node) -> SamplingSettings:
     try:
         return SamplingSettings(
             seed=n.get("seed").integer(0, MAX_SEED),
@@ -282,7 +278,7 @@ def _settings(n: _Node) -> SamplingSettings:
         n.fail(str(exc))
 
 
-def _environment(n: _Node) -> Environment:
+def _environment(n: Node) -> Environment:
     versions = n.get("versions")
     versions.obj()
     assert isinstance(versions.value, dict)
@@ -293,7 +289,7 @@ def _environment(n: _Node) -> Environment:
     )
 
 
-def _output(n: _Node, model: ModelRecord) -> PaneOutput:
+def _output(n: Node, model: ModelRecord) -> PaneOutput:
     return PaneOutput(
         name=n.get("name").string(),
         token_ids=tuple(n.get("token_ids").ints(0, model.vocab_size - 1)),
@@ -303,18 +299,18 @@ def _output(n: _Node, model: ModelRecord) -> PaneOutput:
     )
 
 
-def _outcome(n: _Node) -> EditOutcome:
+def _outcome(n: Node) -> EditOutcome:
     units = n.get("units")
     return EditOutcome(
         edit=n.get("edit").string(),
         raw_strength=n.get("raw_strength").number(),
         positions=n.get("positions").integer(0),
-        maxact_scale=units.get("maxact").optional(_Node.number),
-        resid_scale=units.get("resid").optional(_Node.number),
+        maxact_scale=units.get("maxact").optional(Node.number),
+        resid_scale=units.get("resid").optional(Node.number),
     )
 
 
-def _analysis(n: _Node) -> dict[str, AnalysisValue]:
+def _analysis(n: Node) -> dict[str, AnalysisValue]:
     n.obj()
     assert isinstance(n.value, dict)
     if len(n.value) > MAX_ANALYSIS_KEYS:
@@ -348,113 +344,3 @@ def _check_outputs(session: Session) -> None:
             )
     if not session.prompt_ids:
         raise SessionError("prompt.token_ids: a session with outputs records its prompt's token ids")
-
-
-class _Node:
-    """A value inside the parsed JSON and its path (`variants[1].edits[0].layer`), for one-line errors."""
-
-    def __init__(self, value: Any, path: str) -> None:
-        self.value = value
-        self.path = path
-
-    def fail(self, message: str) -> NoReturn:
-        raise SessionError(f"{self.path or 'the session'}: {message}")
-
-    def obj(self) -> None:
-        if not isinstance(self.value, dict):
-            self.fail(f"expected an object, found {_kind(self.value)}")
-
-    def get(self, key: str) -> _Node:
-        self.obj()
-        path = f"{self.path}.{key}" if self.path else key
-        if key not in self.value:
-            _Node(None, path).fail("missing")
-        return _Node(self.value[key], path)
-
-    def items(self) -> list[_Node]:
-        if not isinstance(self.value, list):
-            self.fail(f"expected a list, found {_kind(self.value)}")
-        return [_Node(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
-
-    def string(self, nonempty: bool = False) -> str:
-        if not isinstance(self.value, str):
-            self.fail(f"expected text, found {_kind(self.value)}")
-        if nonempty and not self.value.strip():
-            self.fail("must not be empty")
-        try:
-            self.value.encode("utf-8")
-        except UnicodeEncodeError:
-            self.fail("holds an unpaired surrogate, which is not text")
-        return self.value
-
-    def choice(self, allowed: tuple[str, ...]) -> str:
-        value = self.string()
-        if value not in allowed:
-            self.fail(f"{value[:40]!r} is not one of {', '.join(allowed)}")
-        return value
-
-    def boolean(self) -> bool:
-        if not isinstance(self.value, bool):
-            self.fail(f"expected true or false, found {_kind(self.value)}")
-        return self.value
-
-    def integer(self, lo: int | None = None, hi: int | None = None) -> int:
-        if isinstance(self.value, bool) or not isinstance(self.value, int):
-            self.fail(f"expected an integer, found {_kind(self.value)}")
-        if (lo is not None and self.value < lo) or (hi is not None and self.value > hi):
-            self.fail(f"{self.value} is out of range ({_range(lo, hi)})")
-        return self.value
-
-    def number(self) -> float:
-        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
-            self.fail(f"expected a number, found {_kind(self.value)}")
-        try:
-            value = float(self.value)
-        except OverflowError:
-            self.fail("number too large")
-        if not math.isfinite(value):
-            self.fail("must be finite")
-        return value
-
-    def digest(self) -> str:
-        value = self.string()
-        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-            self.fail("expected a sha256 hex digest")
-        return value
-
-    def ints(self, lo: int, hi: int) -> list[int]:
-        return [n.integer(lo, hi) for n in self.items()]
-
-    def floats(self) -> list[float]:
-        return [n.number() for n in self.items()]
-
-    def scalar(self) -> str | int | float | bool | None:
-        v = self.value
-        if v is None or isinstance(v, bool):
-            return v
-        if isinstance(v, int):
-            return self.integer()
-        if isinstance(v, float):
-            return self.number()
-        if isinstance(v, str):
-            if len(v) > MAX_ANALYSIS_TEXT:
-                self.fail(f"text longer than {MAX_ANALYSIS_TEXT} characters")
-            return self.string()
-        self.fail(f"expected text, a number, true/false or null, found {_kind(v)}")
-
-    def optional(self, read: Callable[[_Node], T]) -> T | None:
-        return None if self.value is None else read(self)
-
-
-def _kind(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}
-    for cls, name in names.items():
-        if isinstance(value, cls):
-            return name
-    return "a number" if isinstance(value, (int, float)) else type(value).__name__
-
-
-def _range(lo: int | None, hi: int | None) -> str:
-    if lo is not None and hi is not None:
-        return f"{lo}–{hi}"
-    return f"≥ {lo}" if lo is not None else f"≤ {hi}"
