@@ -152,7 +152,8 @@ def parse_json(text: str | bytes) -> Any:
         raise SessionError(f"not a session: the file is not UTF-8 text (byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
-        if exc.pos >= len(text.rstrip()):
+        # The decoder reports an unfinished string at the string's start; anything else cut short, at the end.
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise SessionError(f"the session file is truncated (JSON ends early at {where})") from exc
         raise SessionError(f"the session file is corrupt (invalid JSON at {where}: {exc.msg})") from exc
     except RecursionError as exc:
