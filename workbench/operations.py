@@ -109,26 +109,41 @@ def effect(engine: Engine, _token: CancelToken, emit: Emit, plan: SteeringPlan, 
 
 
 def search_features(engine: Engine, _token: CancelToken, emit: Emit, query: str, limit: int = 50) -> Any:
-    """Features whose label contains `query` (case-insensitive), over every SAE with an atlas."""
-    from workbench.analysis.inspect import atlas_for
+    """Features whose label (or id) matches `query`, over every loaded SAE: a list of FeatureHit."""
+    from workbench.analysis.feature_search import feature_index
+    from workbench.analysis.feature_search import search_features as search
 
-    needle = query.strip().lower()
-    scored: list[tuple[int, tuple[str, int, int, str]]] = []
-    for sae in engine.saes:
-        atlas = atlas_for(sae)
-        if atlas is None or not needle:
-            continue
-        for i, label in enumerate(atlas.labels):
-            words = [w.removeprefix("→ ").strip() for w in label.lower().split(" · ")]
-            # The label's first word is the strongest firing token: an exact match there ranks first.
-            rank = next((n for n, w in enumerate(words) if w == needle), None)
-            if rank is None and needle in label.lower():
-                rank = 10 + next((n for n, w in enumerate(words) if needle in w), 0)
-            if rank is not None:
-                scored.append((rank, (sae.key, sae.layer, i, label)))
-    hits = [hit for _rank, hit in sorted(scored, key=lambda x: x[0])][:limit]
+    hits = search([feature_index(s) for s in engine.saes], query, limit)
     emit("search", (query, hits))
     return hits
+
+
+def feature_indexes(engine: Engine, _token: CancelToken, emit: Emit, keys: list[str] | None = None) -> Any:
+    """Labels and densities of the SAEs' features (all SAEs, or `keys`), for searching in the front end."""
+    from workbench.analysis.feature_search import feature_index
+
+    indexes = [feature_index(s) for s in engine.saes if keys is None or s.key in keys]
+    emit("feature_index", indexes)
+    return indexes
+
+
+def feature_layers(
+    engine: Engine,
+    token: CancelToken,
+    emit: Emit,
+    pane: str,
+    token_ids: list[int],
+    prompt_len: int,
+    sae_key: str,
+    feature: int,
+) -> Any:
+    """One feature across layers: the anchor and its nearest decoder direction at every other SAE, per token."""
+    from workbench.analysis.feature_layers import feature_across_layers
+
+    data = feature_across_layers(engine.backend, engine.saes, sae_key, feature, token_ids, pane, prompt_len)
+    token.raise_if_cancelled()
+    emit("feature_layers", data)
+    return data
 
 
 OPERATIONS: dict[str, Callable[..., Any]] = {
@@ -141,4 +156,6 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "unit_scales": unit_scales,
     "effect": effect,
     "search_features": search_features,
+    "feature_indexes": feature_indexes,
+    "feature_layers": feature_layers,
 }
