@@ -146,7 +146,8 @@ def test_gguf_control_vector_changes_llama_cpp_output_like_the_hf_steer(engine, 
     greedy = SamplingSettings(temperature=0.0, max_new_tokens=8)
     hf = engine.generate(PROMPT, SteeringPlan.with_baseline(OCEAN), greedy).run().panes[1].text
 
-    llm = llama_cpp.Llama(str(embedded_gguf_path()), n_ctx=256, n_threads=2, verbose=False)
+    # One thread: on a busy CI machine, llama.cpp's spinning worker threads otherwise wait on each other.
+    llm = llama_cpp.Llama(str(embedded_gguf_path()), n_ctx=256, n_threads=1, verbose=False)
     try:
 
         def reply() -> str:
