@@ -146,10 +146,15 @@ def _export(session: Session, args: argparse.Namespace, out: Path, cancel: Cance
     heatmaps: list[Any] = []
     notes: list[str] = []
     if not args.no_heatmaps and session.outputs and session.saes:
+        from workbench.errors import WorkbenchError
+        from workbench.session import SessionError
         from workbench.session.heatmap_image import session_heatmaps
         from workbench.session.replay import open_engine
 
-        engine, notes = open_engine(session, args.device, args.dtype, cancel=cancel)
+        try:
+            engine, notes = open_engine(session, args.device, args.dtype, cancel=cancel)
+        except WorkbenchError as exc:
+            raise SessionError(f"{exc} (or export without heatmaps: --no-heatmaps)") from exc
         heatmaps = session_heatmaps(engine, session)
     write = write_html_report if fmt == "html" else write_markdown_report
     return write(session, out, heatmaps), notes

@@ -1,6 +1,10 @@
 """The session commands: `generate --save-session`, `replay`, `export`; bad input exits 2 with one line."""
 
 import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,12 +15,18 @@ from workbench.saes.demo import demo_sae_folder
 from workbench.session import load_session, save_session
 
 SAE8 = str(demo_sae_folder(8))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def _moved_model(tmp_path):
+    session = make_session().with_model_spec(str(tmp_path / "moved.gguf"))
+    return replace(session, model=replace(session.model, source="gguf"))
 
 
 def _bad_files(tmp_path):
@@ -29,6 +39,7 @@ def _bad_files(tmp_path):
         "newer": (good.replace('"schema_version": 2', '"schema_version": 99', 1), "made by a newer version"),
         "unknown": (good.replace('"schema_version": 2', '"schema_version": -1', 1), "unknown session schema"),
         "missing-sae": (make_session(sae_folder=str(tmp_path / "gone")).to_json(), "SAE L8 folder not found"),
+        "missing-model": (_moved_model(tmp_path).to_json(), "model file not found"),
     }
     paths = {}
     for name, (text, message) in files.items():
@@ -52,6 +63,8 @@ def test_bad_session_files_exit_2_with_one_line_and_stay_untouched(capsys, tmp_p
     for name, (path, message) in _bad_files(tmp_path).items():
         if name == "missing-sae" and command[-1] in ("csv", "html", "ocean"):
             continue  # these formats do not need the SAE's files
+        if name == "missing-model" and command[0] != "replay":
+            continue  # only replay (and heatmaps, below) load the model
         before = path.read_bytes()
         args = [command[0], str(path), *command[1:]]
         if command[0] == "export":
@@ -62,6 +75,28 @@ def test_bad_session_files_exit_2_with_one_line_and_stay_untouched(capsys, tmp_p
         assert "Traceback" not in err and out == ""
         assert path.read_bytes() == before
         assert not (tmp_path / "out.file").exists()
+
+
+def test_a_report_with_heatmaps_needs_the_model_and_says_how_to_do_without(capsys, tmp_path):
+    path = save_session(tmp_path / "s.swsession", _moved_model(tmp_path))
+    code, _, err = _run(capsys, "export", str(path), "--format", "html", "--out", str(tmp_path / "r.html"))
+    assert code == 2 and "model file not found" in err and "--no-heatmaps" in err and err.count("\n") == 1
+
+
+def test_a_real_process_prints_one_line_for_a_corrupt_session(tmp_path):
+    path = tmp_path / "bad.swsession"
+    path.write_bytes(b"\x00\x01 not json")
+    env = {**os.environ, "STEERING_WORKBENCH_DEBUG": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "replay", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
 def test_a_missing_session_file_and_a_missing_out_folder_exit_2(capsys, tmp_path):

@@ -165,6 +165,8 @@ def _mutated(change):
         (lambda d: d["analysis"].update(x={"nested": 1}), "analysis.x: expected text, a number"),
         (lambda d: d["model"].update(sha256="xyz"), "model.sha256: expected a sha256"),
         (lambda d: d.update(variants=[]), "at least one variant"),
+        (lambda d: d["prompt"].update(text="\ud800"), "prompt.text: holds an unpaired surrogate"),
+        (lambda d: d["analysis"].update(heatmap_layer="8"), "analysis.heatmap_layer: expected an integer"),
     ],
 )
 def test_invalid_fields_are_named_in_one_line(change, message):

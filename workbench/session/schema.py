@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from workbench.errors import WorkbenchError
@@ -311,6 +312,16 @@ def _outcome(n: Node) -> EditOutcome:
     )
 
 
+# The selections the window restores, with their types; other keys may hold any scalar or short list of them.
+ANALYSIS_KEYS: dict[str, Callable[[Node], AnalysisValue]] = {
+    "heatmap_pane": Node.string,  # a variant name
+    "heatmap_sae": Node.string,  # an SAE key of the session
+    "heatmap_layer": lambda n: n.integer(0),
+    "selected_feature": lambda n: n.integer(0),  # the feature shown in the inspector
+    "selected_sae": Node.string,
+}
+
+
 def _analysis(n: Node) -> dict[str, AnalysisValue]:
     n.obj()
     assert isinstance(n.value, dict)
@@ -321,6 +332,9 @@ def _analysis(n: Node) -> dict[str, AnalysisValue]:
         if not 0 < len(key) <= 64:
             n.fail(f"key {key[:20]!r}… must be 1–64 characters")
         item = n.get(key)
+        if key in ANALYSIS_KEYS and item.value is not None:
+            out[key] = ANALYSIS_KEYS[key](item)
+            continue
         if isinstance(item.value, list):
             if len(item.value) > MAX_ANALYSIS_LIST:
                 item.fail(f"at most {MAX_ANALYSIS_LIST} items")
