@@ -6,6 +6,7 @@ No model is loaded here: sessions are built by hand (`make_session`, also used b
 import copy
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -94,6 +95,11 @@ def test_save_then_load_gives_the_identical_session(tmp_path):
     path = save_session(tmp_path / "s.swsession", session)
     assert load_session(path) == session
     assert Session.from_json(session.to_json()) == session
+
+
+def test_a_session_crosses_a_process_boundary():
+    session = make_session()
+    assert pickle.loads(pickle.dumps(session)) == session  # the window gets it from the model process
 
 
 def test_a_session_before_generation_round_trips_too(tmp_path):
@@ -300,7 +306,7 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=20,
 )
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _load_or_session_error(text):
@@ -366,7 +372,7 @@ def test_fuzz_truncated_or_overwritten_bytes(cut, junk):
     _load_or_session_error(text[:cut] + junk + text[cut + len(junk) :])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(
     prompt=st.text(max_size=40),
     names=st.lists(st.text(max_size=10), min_size=1, max_size=3),

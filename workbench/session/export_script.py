@@ -24,7 +24,7 @@ _TEMPLATE = '''#!/usr/bin/env python3
 """Reproduce variant __VARIANT__ of a Steering Workbench session, with torch + transformers + sae-lens only.
 
 Written by steering-workbench __VERSION__ from a session recorded __CREATED__.
-  python __NAME__ [--model FOLDER_OR_HUB_ID] [--sae KEY=FOLDER] [--device cpu] [--json]
+  python __NAME__ [--model FOLDER_OR_HUB_ID] [--sae KEY=FOLDER] [--device DEVICE] [--json]
 Prints the generated text and exits 0 when its tokens equal the recorded ones (1 when they differ).
 --model loads another copy of the weights, e.g. the GGUF already converted to a Hugging Face folder.
 """
@@ -224,10 +224,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="load the weights from this folder or hub id instead")
     parser.add_argument("--sae", action="append", default=[], metavar="KEY=FOLDER", help="an SAE folder moved")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default=None, help="default: the recorded device, if this machine has it")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
+    if args.device is None:
+        args.device = DATA["device"]
+        if (args.device.startswith("cuda") and not torch.cuda.is_available()) or (
+            args.device == "mps" and not torch.backends.mps.is_available()
+        ):
+            print(f"note: recorded on {args.device}, which this machine lacks: running on the CPU", file=sys.stderr)
+            args.device = "cpu"
     model, tokenizer = load_model(args.model, args.device, DATA["dtype"])
     saes = load_saes(dict(s.split("=", 1) for s in args.sae), args.device)
     blocks = model.model.layers
@@ -300,6 +307,7 @@ def script_data(session: Session, variant_name: str | None) -> dict[str, object]
         "variant": variant.name,
         "model": {"spec": m.spec, "source": m.source, "name": m.name},
         "saes": [{"key": s.key, "spec": s.spec, "layer": s.layer} for s in session.saes],
+        "device": session.environment.device,
         "dtype": session.environment.dtype,
         "prompt": session.prompt,
         "chat": session.chat,
