@@ -8,7 +8,7 @@ a session can cross threads and processes, be compared, and be changed only thro
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, TypeAlias
 
 from workbench.models.sampling import SamplingSettings
 from workbench.steering.plan import SteeringPlan
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 # The analysis selections (heatmap layer / pane / selected feature, ...): a small free-form dict whose values
 # are JSON scalars or short lists of them. `schema.py` checks the limits.
-AnalysisScalar = Union[str, int, float, bool, None]  # noqa: UP007 (a runtime alias: `|` on None fails at 3.11)
-AnalysisValue = Union[AnalysisScalar, list[AnalysisScalar]]  # noqa: UP007
+AnalysisScalar: TypeAlias = str | int | float | bool | None
+AnalysisValue: TypeAlias = AnalysisScalar | list[AnalysisScalar]
 
 
 @dataclass(frozen=True)
