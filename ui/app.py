@@ -36,15 +36,18 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     if args.screenshot:
         from ui.screenshot import ScreenshotDemo, fallback_saes
 
-        settings = QSettings(str(Path(args.screenshot).with_suffix(".ini")), QSettings.Format.IniFormat)
+        # Its own settings file, fresh each time: the screenshot never depends on an earlier run's layout.
+        ini = Path(args.screenshot).with_suffix(".ini")
+        ini.unlink(missing_ok=True)
+        settings = QSettings(str(ini), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, default_saes=saes or fallback_saes())
         window.resize(1680, 1000)
-        window.show()
         demo = ScreenshotDemo(window, Path(args.screenshot))
-        demo.start()
+        window.show()
+        window.after_first_paint(demo.start)
         app.exec()
         return demo.exit_code
     window = MainWindow(default_saes=saes)
     window.show()
-    window.load_model()
+    window.after_first_paint(window.load_model)
     return int(app.exec())

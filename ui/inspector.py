@@ -6,6 +6,7 @@ import html
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -22,22 +23,33 @@ from workbench.analysis.inspect import FeatureCard
 
 class InspectorPanel(QWidget):
     steerRequested = Signal(str, int)  # sae key, feature
+    layersRequested = Signal(str, int)  # follow this feature across layers
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.card: FeatureCard | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.title = QLabel("<i>click a heatmap cell or an edit's title to inspect a feature</i>")
+        self.title = QLabel("<i>Search above, click a heatmap cell or an edit's title to inspect a feature</i>")
         self.title.setWordWrap(True)
         layout.addWidget(self.title)
         self.body = QTextBrowser()
         layout.addWidget(self.body, 1)
+        buttons = QHBoxLayout()
         self.steer_button = QPushButton("Steer with this feature")
         self.steer_button.setToolTip("Add this feature to the selected variant")
         self.steer_button.setEnabled(False)
         self.steer_button.clicked.connect(self._steer)
-        layout.addWidget(self.steer_button)
+        self.layers_button = QPushButton("Across layers")
+        self.layers_button.setToolTip(
+            "Follow this feature across the SAE layers: the heatmap's 'One feature × layers' tab shows it and its\n"
+            "nearest decoder direction at each other layer, token by token"
+        )
+        self.layers_button.setEnabled(False)
+        self.layers_button.clicked.connect(self._layers)
+        buttons.addWidget(self.steer_button, 1)
+        buttons.addWidget(self.layers_button)
+        layout.addLayout(buttons)
 
     def show_card(self, card: FeatureCard) -> None:
         self.card = card
@@ -61,10 +73,15 @@ class InspectorPanel(QWidget):
         examples = f"<p><b>Top-activating examples</b></p><ol>{examples}</ol>" if examples else ""
         self.body.setHtml(f"{stats}<p><b>Promotes</b> {promoted}</p><p><b>Suppresses</b> {suppressed}</p>{examples}")
         self.steer_button.setEnabled(True)
+        self.layers_button.setEnabled(True)
 
     def _steer(self) -> None:
         if self.card is not None:
             self.steerRequested.emit(self.card.sae_key, self.card.feature)
+
+    def _layers(self) -> None:
+        if self.card is not None:
+            self.layersRequested.emit(self.card.sae_key, self.card.feature)
 
 
 class EffectTable(QTableWidget):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from collections.abc import Callable
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
+from ui.feature_search import FeatureSearch
 from ui.generation_panel import GenerationPanel
 from ui.heatmap_view import HeatmapView
 from ui.inspector import EffectTable, InspectorPanel
@@ -55,12 +58,14 @@ class MainWindow(QMainWindow):
         self.running = False
         self.last_result: GenerationResult | None = None
         self.last_plan: SteeringPlan | None = None
+        self._after_paint: list[Callable[[], None]] | None = []  # None once the window has painted
 
         self.model_panel = ModelPanel()
         self.steering = SteeringPanel()
         self.generation = GenerationPanel()
         self.heatmap = HeatmapView()
         self.inspector = InspectorPanel()
+        self.search = FeatureSearch()
         self.effect = EffectTable()
         self.banner = ErrorBanner()
 
@@ -69,18 +74,23 @@ class MainWindow(QMainWindow):
         left.addWidget(self.steering)
         left.setStretchFactor(1, 1)
         analysis = QTabWidget()
+        analysis.setDocumentMode(True)  # no frame: cleaner, and Fusion's large tab frame is slow to paint
         analysis.addTab(self.heatmap, "Heatmaps")
         analysis.addTab(self.effect, "Did the steer take effect?")
         center = QSplitter(Qt.Orientation.Vertical)
         center.addWidget(self.generation)
         center.addWidget(analysis)
         center.setSizes([420, 330])
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.search)
+        right.addWidget(self.inspector)
+        right.setSizes([300, 600])
         self.main_split = QSplitter(Qt.Orientation.Horizontal)
         self.main_split.addWidget(left)
         self.main_split.addWidget(center)
-        self.main_split.addWidget(self.inspector)
-        self.main_split.setSizes([380, 900, 300])
-        self.splitters = {"left": left, "center": center, "main": self.main_split}
+        self.main_split.addWidget(right)
+        self.main_split.setSizes([360, 900, 380])
+        self.splitters = {"left": left, "center": center, "right": right, "main": self.main_split}
         host = QWidget()
         host_layout = QVBoxLayout(host)
         host_layout.setContentsMargins(6, 6, 6, 6)
@@ -91,6 +101,7 @@ class MainWindow(QMainWindow):
         self._wire()
         self._actions()
         self._restore()
+        self.generation.prompt.setFocus()
 
     # -- wiring -------------------------------------------------------------------------------------------------
     def _wire(self) -> None:
@@ -101,6 +112,8 @@ class MainWindow(QMainWindow):
         w.tokens.connect(self.generation.panes.on_tokens)
         w.generationFinished.connect(self._generation_finished)
         w.heatmapReady.connect(self.heatmap.show_data)
+        w.featureLayersReady.connect(self.heatmap.show_layers)
+        w.featureIndexReady.connect(self.search.add_indexes)
         w.cardReady.connect(self.inspector.show_card)
         w.effectReady.connect(self.effect.show_rows)
         w.scalesReady.connect(self.steering.set_scales)
@@ -116,8 +129,13 @@ class MainWindow(QMainWindow):
         self.generation.generateRequested.connect(self.generate)
         self.generation.stopRequested.connect(self.stop)
         self.heatmap.featureClicked.connect(w.inspect)
-        self.heatmap.requestChanged.connect(self.request_heatmap)
+        self.heatmap.requestChanged.connect(self.request_analysis)
+        self.heatmap.anchorChanged.connect(lambda _k, _f: self.request_feature_layers())
         self.inspector.steerRequested.connect(self.steering.add_feature)
+        self.inspector.layersRequested.connect(lambda k, f: self.heatmap.set_anchor(k, f, show=True))
+        self.search.inspectRequested.connect(w.inspect)
+        self.search.steerRequested.connect(self.steering.add_feature)
+        self.search.layersRequested.connect(lambda k, f: self.heatmap.set_anchor(k, f, show=True))
 
     def _actions(self) -> None:
         def action(text: str, shortcut: str, slot: object, tip: str) -> QAction:
@@ -132,7 +150,9 @@ class MainWindow(QMainWindow):
         run = self.menuBar().addMenu("&Run")
         run.addAction(action("Generate", "Ctrl+Return", self.generate, "Generate all panes"))
         run.addAction(action("Stop", "Esc", self.stop, "Stop generating"))
-        run.addAction(action("Refresh heatmap", "Ctrl+H", self.request_heatmap, "Recompute the heatmap"))
+        run.addAction(action("Refresh heatmap", "Ctrl+H", self.request_analysis, "Recompute the heatmaps"))
+        features = self.menuBar().addMenu("&Features")
+        features.addAction(action("Search features", "Ctrl+F", self.search.focus, "Search features by label or id"))
         model = self.menuBar().addMenu("&Model")
         model.addAction(action("Load model", "Ctrl+L", self.model_panel._request_load, "Load the chosen model"))
 
@@ -156,6 +176,11 @@ class MainWindow(QMainWindow):
         self.saes = saes
         self.model_panel.show_saes(saes)
         self.steering.set_saes(saes)
+        keys = [s.key for s in saes]
+        self.search.set_saes(keys)
+        missing = self.search.missing(keys)
+        if missing:
+            self.worker.feature_indexes(missing)
         self._refresh_heatmap_choices()
         if saes and self.last_result is None:
             self.model_panel.idle("ready")
@@ -193,7 +218,7 @@ class MainWindow(QMainWindow):
         )
         self._update_controls()
         self._refresh_heatmap_choices()
-        self.request_heatmap()
+        self.request_analysis()
         if len(plan.variants) > 1 and self.saes:
             self.worker.effect(plan, result)
 
@@ -202,15 +227,28 @@ class MainWindow(QMainWindow):
         panes = list(self.last_plan.names) if self.last_plan is not None else []
         self.heatmap.set_choices(panes, [(f"layer {s.layer} ({s.key})", s.key) for s in self.saes])
 
+    def _analysed_text(self) -> tuple[str, list[int], int] | None:
+        """(pane name, prompt + output token ids, prompt length) of the pane chosen in the heatmap view."""
+        result, plan = self.last_result, self.last_plan
+        if result is None or not self.saes or plan is None:
+            return None
+        name = self.heatmap.pane_combo.currentData() or plan.names[0]
+        index = plan.names.index(name) if name in plan.names else 0
+        return name, list(result.prompt_ids) + list(result.panes[index].token_ids), len(result.prompt_ids)
+
+    def request_analysis(self) -> None:
+        self.request_heatmap()
+        self.request_feature_layers()
+
     def request_heatmap(self) -> None:
-        result = self.last_result
-        if result is None or not self.saes or self.last_plan is None:
-            return
-        name = self.heatmap.pane_combo.currentData() or self.last_plan.names[0]
-        key = self.heatmap.sae_combo.currentData() or self.saes[0].key
-        index = self.last_plan.names.index(name) if name in self.last_plan.names else 0
-        ids = list(result.prompt_ids) + list(result.panes[index].token_ids)
-        self.worker.heatmap(name, ids, len(result.prompt_ids), key)
+        text = self._analysed_text()
+        if text is not None:
+            self.worker.heatmap(*text, self.heatmap.sae_combo.currentData() or self.saes[0].key)
+
+    def request_feature_layers(self) -> None:
+        text, anchor = self._analysed_text(), self.heatmap.anchor
+        if text is not None and anchor is not None:
+            self.worker.feature_layers(*text, *anchor)
 
     # -- state ------------------------------------------------------------------------------------------------
     def _failed(self, what: str, message: str) -> None:
@@ -280,6 +318,24 @@ class MainWindow(QMainWindow):
         ):
             self.settings.setValue(f"last/{key}", value)
         self.settings.sync()
+
+    def after_first_paint(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the window has painted itself (at once if it already has).
+
+        Starting the model process after the first paint keeps its start-up (torch imports) from competing
+        with the window's first appearance.
+        """
+        if self._after_paint is None:
+            callback()
+        else:
+            self._after_paint.append(callback)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
+        super().paintEvent(event)
+        if self._after_paint is not None:
+            callbacks, self._after_paint = self._after_paint, None
+            for callback in callbacks:
+                QTimer.singleShot(0, callback)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         # Stop the work cleanly and wait for the worker: no thread outlives the window.

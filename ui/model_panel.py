@@ -83,6 +83,7 @@ class ModelPanel(QWidget):
         sae_layout = QVBoxLayout(sae_box)
         self.sae_list = QListWidget()
         self.sae_list.setToolTip("Loaded SAEs: layer, size, statistics status")
+        self.sae_list.setMaximumHeight(96)  # a few SAEs; the space below belongs to the edits
         sae_layout.addWidget(self.sae_list)
         sae_buttons = QHBoxLayout()
         add_folder = QPushButton("Add folder…")
@@ -95,7 +96,8 @@ class ModelPanel(QWidget):
         for b in (add_folder, add_release, self.remove_button):
             sae_buttons.addWidget(b)
         sae_layout.addLayout(sae_buttons)
-        layout.addWidget(sae_box, 1)
+        layout.addWidget(sae_box)
+        layout.addStretch(1)
         self.set_loading(False)
 
     # -- outgoing -----------------------------------------------------------------------------------------------

@@ -1,14 +1,20 @@
-"""Side-by-side generation panes: one per variant, streaming token by token, with a word diff vs the baseline."""
+"""Side-by-side generation panes: one per variant, streaming token by token, with a word diff vs the baseline.
+
+Tokens arrive at the model's pace (up to ~100 per second per pane with llama.cpp); the panes buffer them and
+append to their text at most ~30 times a second, so a fast model cannot flood the GUI thread with layouts.
+"""
 
 from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSplitter, QTextEdit, QVBoxLayout, QWidget
 
 from workbench.analysis.diff import word_diff
 from workbench.models.generation import GenerationResult, PaneResult, TokenEvent
+
+FLUSH_MS = 33  # ≤ 30 text updates per second
 
 
 class GenerationPane(QFrame):
@@ -16,12 +22,11 @@ class GenerationPane(QFrame):
 
     def __init__(self, index: int, name: str, edits: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.index = index
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         header = QHBoxLayout()
-        self.title = QLabel(f"<b>{html.escape(name)}</b>")
+        self.title = QLabel()
         self.rate = QLabel("")
         self.rate.setObjectName("paneRate")
         self.badge = QLabel("")
@@ -32,7 +37,7 @@ class GenerationPane(QFrame):
         header.addWidget(self.badge)
         header.addWidget(self.rate)
         layout.addLayout(header)
-        self.edits = QLabel(html.escape(edits) if edits else "<i>no edits</i>")
+        self.edits = QLabel()
         self.edits.setObjectName("paneEdits")
         self.edits.setWordWrap(True)
         layout.addWidget(self.edits)
@@ -40,14 +45,36 @@ class GenerationPane(QFrame):
         self.text.setReadOnly(True)
         layout.addWidget(self.text, 1)
         self.plain = ""
+        self._pending: list[str] = []
+        self.start(index, name, edits)
+
+    def start(self, index: int, name: str, edits: str) -> None:
+        """Empty the pane for a new run (panes are reused between runs: building widgets costs more)."""
+        self.index = index
+        self.title.setText(f"<b>{html.escape(name)}</b>")
+        self.edits.setText(html.escape(edits) if edits else "<i>no edits</i>")
+        self.rate.setText("")
+        self.badge.setVisible(False)
+        self.text.clear()
+        self.text.setToolTip("")
+        self.plain = ""
+        self._pending = []
 
     def append(self, piece: str) -> None:
+        """Queue a piece of text; `flush` shows it."""
         self.plain += piece
+        self._pending.append(piece)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        piece, self._pending = "".join(self._pending), []
         cursor = self.text.textCursor()
         cursor.movePosition(cursor.MoveOperation.End)
-        cursor.insertText(piece)
+        cursor.insertText(piece)  # an append: the document is not laid out again from the start
 
     def finish(self, pane: PaneResult, baseline: str | None) -> None:
+        self._pending = []
         self.plain = pane.text
         self.rate.setText(f"{len(pane.token_ids)} tok · {pane.tokens_per_s:.1f} tok/s · {pane.finish_reason}")
         flagged = [f.edit.describe() for f in pane.edits_fired if f.flagged]
@@ -73,22 +100,43 @@ class PanesView(QSplitter):
         super().__init__(parent)
         self.panes: list[GenerationPane] = []
         self.setChildrenCollapsible(False)
+        self._flush = QTimer(self)
+        self._flush.setInterval(FLUSH_MS)
+        self._flush.setSingleShot(True)
+        self._flush.timeout.connect(self.flush)
 
     def reset(self, names: list[str], edits: list[str]) -> None:
-        for pane in self.panes:
+        """One pane per variant, emptied; existing panes are reused, extra ones removed, missing ones built."""
+        self._flush.stop()
+        for pane in self.panes[len(names) :]:
             pane.setParent(None)
             pane.deleteLater()
-        self.panes = [GenerationPane(i, n, e) for i, (n, e) in enumerate(zip(names, edits, strict=True))]
-        for pane in self.panes:
-            self.addWidget(pane)
-        self.setSizes([1000] * len(self.panes))
+        resized = len(self.panes) != len(names)
+        del self.panes[len(names) :]
+        for i, (name, edit) in enumerate(zip(names, edits, strict=True)):
+            if i < len(self.panes):
+                self.panes[i].start(i, name, edit)
+            else:
+                self.panes.append(GenerationPane(i, name, edit))
+                self.addWidget(self.panes[-1])
+        if resized:
+            self.setSizes([1000] * len(self.panes))
 
     def on_tokens(self, event: TokenEvent) -> None:
         for pane, piece in zip(self.panes, event.texts, strict=False):
             if piece:
                 pane.append(piece)
+        if not self._flush.isActive():  # show at once, then at most once per FLUSH_MS
+            self.flush()
+            self._flush.start()
+
+    def flush(self) -> None:
+        """Show the text that arrived since the last flush, in every pane."""
+        for pane in self.panes:
+            pane.flush()
 
     def on_finished(self, result: GenerationResult) -> None:
+        self._flush.stop()
         baseline = result.panes[0].text if result.panes else None
         for i, (pane, data) in enumerate(zip(self.panes, result.panes, strict=False)):
             pane.finish(data, None if i == 0 else baseline)

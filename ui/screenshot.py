@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
@@ -28,14 +30,20 @@ class ScreenshotDemo(QObject):
         self.exit_code = 1
         self._steered = False
         self._inspected = False
-        self.found: dict[str, list] = {}
+        self._layers_shown = False
+        self._steps: list[Callable[[], object]] = []
         self.saes: list = []
+        self.created = time.perf_counter()
+        self.first_paint_ms = 0.0
         window.worker.saesChanged.connect(self._saes_ready)
         window.worker.heatmapReady.connect(self._heatmap_ready)
+        window.worker.featureLayersReady.connect(self._layers_ready)
         window.worker.failed.connect(self._failed)
         QTimer.singleShot(TIMEOUT_MS, lambda: self._finish("timed out"))
 
     def start(self) -> None:
+        """Called once the window has painted: from here on every event-loop delay counts as a stall."""
+        self.first_paint_ms = (time.perf_counter() - self.created) * 1000
         self.meter.phase = "model load"
         self.meter.start()
         self.window.load_model()
@@ -46,35 +54,47 @@ class ScreenshotDemo(QObject):
         self._steered = True
         self.meter.phase = "generation + heatmap"
         self.saes = saes
-        # Find the demo features by their atlas labels, so the demo survives retrained SAEs.
-        self.window.worker.searchReady.connect(self._found)
-        self.window.worker.search(DEMO_EDITS[0][1])
+        self.window.worker.featureIndexReady.connect(lambda _i: self._when_searchable())
+        self._when_searchable()
 
-    def _found(self, query: str, hits: list) -> None:
-        self.found[query] = hits
-        pending = [q for _layer, q, _s, _n in DEMO_EDITS if q not in self.found]
-        if pending:
-            self.window.worker.search(pending[0])
+    def _when_searchable(self) -> None:
+        """Once every SAE's labels are in, play the demo as a user would: one action per event-loop turn."""
+        search = self.window.search
+        if self._steps or search.missing([s.key for s in self.saes]):
             return
         w = self.window
-        w.generation.prompt.setPlainText(DEMO_PROMPT)
-        w.generation.max_tokens.setValue(40)
-        w.generation.temperature.setValue(0.0)
-        steering = w.steering
-        added = 0
-        for layer, query, strength, name in DEMO_EDITS:
-            hits = sorted(self.found[query], key=lambda h: h[1] != layer)  # stable: keeps the label ranking
-            if not hits:
-                continue
-            key, _layer, feature, _label = hits[0]
-            if added:
-                steering.add_variant()
-            steering.add_feature(key, feature, strength=strength, unit=StrengthUnit.RESID)
-            steering.variant_list.item(steering.selected).setText(name)
-            added += 1
-        if not added:  # SAEs without atlases: steer a feature by id
-            steering.add_feature(self.saes[0].key, 11, strength=0.3, unit=StrengthUnit.RESID)
-        QTimer.singleShot(0, w.generate)
+        self._steps = [self._set_prompt]
+        for n, (layer, query, strength, name) in enumerate(DEMO_EDITS):
+            if n:
+                self._steps.append(w.steering.add_variant)
+            self._steps += [
+                lambda q=query: (search.field.setText(q), search.run()),
+                lambda layer=layer, s=strength, name=name, first=n == 0: self._steer_found(layer, s, name, first),
+            ]
+        self._steps.append(w.generate)
+        QTimer.singleShot(0, self._next_step)
+
+    def _next_step(self) -> None:
+        if self._steps:
+            self._steps.pop(0)()
+            QTimer.singleShot(0, self._next_step)
+
+    def _set_prompt(self) -> None:
+        g = self.window.generation
+        g.prompt.setPlainText(DEMO_PROMPT)
+        g.max_tokens.setValue(40)
+        g.temperature.setValue(0.0)
+
+    def _steer_found(self, layer: int, strength: float, name: str, first: bool) -> None:
+        """Steer with the search's best result at `layer` (else its best), found by its atlas label so that the
+        demo survives retrained SAEs; SAEs without atlases steer feature 11 of the first SAE."""
+        w = self.window
+        hits = sorted(w.search.hits, key=lambda h: h.layer != layer)  # stable: keeps the label ranking
+        key, feature = (hits[0].sae_key, hits[0].feature) if hits else (self.saes[0].key, 11)
+        w.steering.add_feature(key, feature, strength=strength, unit=StrengthUnit.RESID)
+        w.steering.variant_list.item(w.steering.selected).setText(name)
+        if first:  # follow the first steered feature across layers
+            w.heatmap.set_anchor(key, feature)
 
     def _heatmap_ready(self, data: object) -> None:
         if self._inspected:
@@ -82,7 +102,16 @@ class ScreenshotDemo(QObject):
         self._inspected = True
         # Open the strongest feature of the heatmap in the inspector, as a click on its cell would.
         self.window.worker.inspect(data.sae_key, data.features[0])  # type: ignore[attr-defined]
-        self.window.worker.cardReady.connect(lambda _c: QTimer.singleShot(1000, lambda: self._finish(None)))
+        self.window.worker.cardReady.connect(lambda _c: QTimer.singleShot(1000, self._finish_when_drawn))
+
+    def _layers_ready(self, _data: object) -> None:
+        self._layers_shown = True
+
+    def _finish_when_drawn(self) -> None:
+        if self.window.heatmap.anchor is not None and not self._layers_shown:
+            QTimer.singleShot(200, self._finish_when_drawn)
+            return
+        self._finish(None)
 
     def _failed(self, what: str, message: str) -> None:
         print(f"{what} failed: {message}", file=sys.stderr)
@@ -91,6 +120,7 @@ class ScreenshotDemo(QObject):
         self.meter.stop()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         saved = self.window.grab().save(str(self.path))
+        print(f"window first paint ms: {self.first_paint_ms:.1f} (from show, before the stall meter starts)")
         print(f"gui max stall ms: {self.meter.max_stall_ms:.1f}")
         for phase, stall in self.meter.phase_max.items():
             print(f"  during {phase}: {stall:.1f}")

@@ -69,7 +69,8 @@ class SteeringPanel(QWidget):
         self.layer_combo.setToolTip("The SAE (layer) the feature belongs to")
         self.feature_spin = QSpinBox()
         self.feature_spin.setRange(0, 10**7)
-        self.feature_spin.setToolTip("Feature id")
+        self.feature_spin.setPrefix("f")
+        self.feature_spin.setToolTip("Feature id (or find one with the feature search, Ctrl+F)")
         self.add_edit_button = QPushButton("Add feature")
         self.add_edit_button.clicked.connect(self._add_from_controls)
         add_row.addWidget(self.layer_combo, 1)
@@ -166,7 +167,10 @@ class SteeringPanel(QWidget):
             sae=sae.key if _several_at(self.saes, sae.layer) else None,
         )
         variant = self.plan.variants[self.selected]
-        self._replace_variant(self.selected, variant.with_edits((*variant.edits, edit)))
+        # Add one row instead of rebuilding every row of the variant.
+        self._replace_variant(self.selected, variant.with_edits((*variant.edits, edit)), rebuild=False)
+        self._insert_row(edit)
+        self._update_hint()
 
     def _add_from_controls(self) -> None:
         key = self.layer_combo.currentData()
@@ -178,7 +182,10 @@ class SteeringPanel(QWidget):
         self.saes = saes
         self.layer_combo.clear()
         for s in saes:
-            self.layer_combo.addItem(f"layer {s.layer} ({s.key}, {s.d_sae} features)", s.key)
+            name = f"layer {s.layer}" if s.key == f"L{s.layer}" else f"layer {s.layer} ({s.key})"
+            self.layer_combo.addItem(name, s.key)
+            tip = f"{s.key}: {s.d_sae} features"
+            self.layer_combo.setItemData(self.layer_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self._show_edits()
 
     def set_scales(self, sae_key: str, feature: int, facts: tuple[UnitScales, str]) -> None:
@@ -218,26 +225,36 @@ class SteeringPanel(QWidget):
         variant = self.plan.variants[index] if index < len(self.plan.variants) else self.plan.variants[0]
         self.duplicate_button.setEnabled(index > 0 and len(self.plan.variants) < MAX_VARIANTS)
         self.remove_variant_button.setEnabled(index > 0)
+        self._update_hint()
+        for edit in variant.edits:
+            self._insert_row(edit)
+
+    def _update_hint(self) -> None:
+        index = self.selected
         if index == 0:
             self.empty_hint.setText("The baseline has no edits. Select a variant, or add a feature to create one.")
-        elif not variant.edits:
-            self.empty_hint.setText("No edits yet: add a feature by id, or from the heatmap or inspector.")
+        elif index < len(self.plan.variants) and not self.plan.variants[index].edits:
+            self.empty_hint.setText("No edits yet: add a feature by id, or from the search, heatmap or inspector.")
         else:
             self.empty_hint.setText("")
         self.empty_hint.setVisible(bool(self.empty_hint.text()))
-        for position, edit in enumerate(sorted(variant.edits, key=lambda e: (e.layer, e.feature or 0))):
-            row = EditRow(edit, default_label(edit.feature) if edit.feature is not None else "", self.edits_host)
-            key = self._key_of(edit)
-            if key is not None and edit.feature is not None:
-                if (key, edit.feature) in self.scales:
-                    row.set_scales(*self.scales[(key, edit.feature)])
-                else:
-                    self.scalesNeeded.emit(key, edit.feature)
-            row.changed.connect(self._edit_changed)
-            row.removeRequested.connect(self._edit_removed)
-            row.inspectRequested.connect(self._inspect)
-            self.edits_layout.insertWidget(position, row)
-            self.rows.append(row)
+
+    def _insert_row(self, edit: FeatureEdit) -> None:
+        """One row for `edit`, placed in (layer, feature) order among the rows shown."""
+        row = EditRow(edit, default_label(edit.feature) if edit.feature is not None else "", self.edits_host)
+        key = self._key_of(edit)
+        if key is not None and edit.feature is not None:
+            if (key, edit.feature) in self.scales:
+                row.set_scales(*self.scales[(key, edit.feature)])
+            else:
+                self.scalesNeeded.emit(key, edit.feature)
+        row.changed.connect(self._edit_changed)
+        row.removeRequested.connect(self._edit_removed)
+        row.inspectRequested.connect(self._inspect)
+        order = (edit.layer, edit.feature or 0)
+        position = sum(1 for r in self.rows if (r.edit.layer, r.edit.feature or 0) <= order)
+        self.edits_layout.insertWidget(position, row)
+        self.rows.insert(position, row)
 
     def _edit_changed(self, old: FeatureEdit, new: FeatureEdit) -> None:
         variant = self.plan.variants[self.selected]

@@ -8,6 +8,9 @@ crosses: frozen dataclasses, numpy arrays, strings.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -29,7 +32,9 @@ class ModelWorker(QObject):
     cardReady = Signal(object)  # FeatureCard
     effectReady = Signal(object)  # list[EffectRow]
     scalesReady = Signal(str, int, object)  # sae key, feature, (UnitScales, label)
-    searchReady = Signal(str, object)  # query, [(sae key, layer, feature, label)]
+    searchReady = Signal(str, object)  # query, list[FeatureHit]
+    featureIndexReady = Signal(object)  # list[FeatureIndex]: labels and densities, for searching in the GUI
+    featureLayersReady = Signal(object)  # FeatureLayers
     failed = Signal(str, str)  # what failed, one readable line
     cancelled = Signal(str)
     busyChanged = Signal(bool)
@@ -52,6 +57,8 @@ class ModelWorker(QObject):
             "effect": self.effectReady.emit,
             "scales": lambda p: self.scalesReady.emit(*p),
             "search": lambda p: self.searchReady.emit(*p),
+            "feature_index": self.featureIndexReady.emit,
+            "feature_layers": self.featureLayersReady.emit,
             "failed": lambda p: self.failed.emit(*p),
             "crashed": lambda p: self.failed.emit("model process", p),
         }
@@ -67,6 +74,7 @@ class ModelWorker(QObject):
             return None  # the window is closing: late requests (a heatmap after the last token) are dropped
         if self.host is None or not self.host.alive or self.host.closed:
             self.host = ModelHost(self._on_event)  # first use, or the previous process died
+            _lower_model_priority()
         self._set_busy(+1)
         job = self.host.submit(operation, label=label, channel=channel, **kwargs)
         job.future.add_done_callback(lambda f: self._finished(label, f.exception()))
@@ -141,3 +149,44 @@ class ModelWorker(QObject):
 
     def search(self, query: str) -> HostJob | None:
         return self._submit("search_features", "search features", channel="search", query=query)
+
+    def feature_indexes(self, keys: list[str]) -> HostJob | None:
+        return self._submit("feature_indexes", "feature labels", keys=keys)
+
+    def feature_layers(
+        self, pane: str, token_ids: list[int], prompt_len: int, sae_key: str, feature: int
+    ) -> HostJob | None:
+        return self._submit(
+            "feature_layers",
+            "feature across layers",
+            channel="feature_layers",
+            pane=pane,
+            token_ids=token_ids,
+            prompt_len=prompt_len,
+            sae_key=sae_key,
+            feature=feature,
+        )
+
+
+MODEL_NICENESS = 10
+_lowered: set[int] = set()
+
+
+def _lower_model_priority() -> None:
+    """Run the model process at a lower CPU priority than the window.
+
+    The model saturates every core while it works (torch's thread pool spins between operations). At equal
+    priority the GUI thread then waits for a time slice before it can handle an event, which users feel as
+    stutter; at a lower priority the model yields the moment the window has work, and loses almost nothing,
+    because the window needs little CPU. Set right after the process starts, before it creates its threads,
+    which inherit the value (on Linux the priority is per thread).
+    """
+    if not hasattr(os, "setpriority"):
+        return  # Windows: no nice values
+    for child in multiprocessing.active_children():
+        pid = child.pid
+        if child.name != "workbench-model-host" or pid is None or pid in _lowered:
+            continue
+        _lowered.add(pid)
+        with contextlib.suppress(OSError):  # not permitted: the model keeps the window's priority
+            os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0) + MODEL_NICENESS)

@@ -1,7 +1,9 @@
-"""The window on the real embedded SmolLM2 (offscreen): streaming, stop, heatmap click, errors, clean close."""
+"""The window on the real embedded SmolLM2 (offscreen): streaming, stop, heatmap click, one feature across layers,
+feature search, errors, clean close."""
 
 import contextlib
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
@@ -13,11 +15,11 @@ pytestmark = pytest.mark.integration
 def _open_window(qtbot, folder):
     from ui.main_window import MainWindow
 
-    sae = make_sae(folder / "L8", d_in=576, layer=8, d_sae=512)
+    saes = [str(make_sae(folder / f"L{layer}", d_in=576, layer=layer, d_sae=512, seed=layer)) for layer in (8, 15)]
     settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, default_saes=[str(sae)])
+    win = MainWindow(settings=settings, default_saes=saes)
     win.show()
-    with qtbot.waitSignal(win.worker.saesChanged, timeout=180_000, check_params_cb=lambda s: len(s) == 1):
+    with qtbot.waitSignal(win.worker.saesChanged, timeout=180_000, check_params_cb=lambda s: len(s) == 2):
         win.load_model("default", "cpu", "auto")
     return win
 
@@ -83,14 +85,42 @@ def test_stop_stops_within_one_token(qtbot, window):
 
 
 def test_clicking_a_heatmap_cell_opens_that_feature(qtbot, window):
-    with qtbot.waitSignal(window.worker.heatmapReady, timeout=120_000) as ready:
-        _generate(qtbot, window, tokens=6)
-    data = ready.args[0]
+    _generate(qtbot, window, tokens=6)
+    pane, ids, _prompt_len = window._analysed_text()
+    # Wait for this text's heatmap: one requested by an earlier test may still arrive first.
+    qtbot.waitUntil(
+        lambda: (d := window.heatmap.data) is not None and (d.pane, len(d.tokens)) == (pane, len(ids)),
+        timeout=120_000,
+    )
+    data = window.heatmap.data
     assert data.matrix.shape == (len(data.features), len(data.tokens))
-    with qtbot.waitSignal(window.worker.cardReady, timeout=60_000) as card:
+    with (
+        qtbot.waitSignal(window.worker.cardReady, timeout=60_000) as card,
+        qtbot.waitSignal(window.worker.featureLayersReady, timeout=60_000) as layers,
+    ):
         window.heatmap.features_grid.clicked.emit(2, 5)
     assert card.args[0].feature == data.features[2]
     assert f"f{data.features[2]}" in window.inspector.title.text()
+    # The clicked feature, followed across layers: one row per SAE layer, the clicked one at its own layer.
+    across = layers.args[0]
+    assert [r.layer for r in across.rows] == [8, 15]
+    assert across.activations.shape == (2, len(data.tokens))
+    anchor = across.rows[across.anchor_row]
+    assert (anchor.sae_key, anchor.feature, anchor.layer) == (data.sae_key, data.features[2], data.layer)
+    np.testing.assert_allclose(across.activations[across.anchor_row], data.matrix[2], rtol=1e-4, atol=1e-5)
+    qtbot.waitUntil(lambda: window.heatmap.layers_data is across, timeout=10_000)
+
+
+def test_search_finds_features_of_every_sae_by_id_and_steers_one(qtbot, window):
+    # The test SAEs have no atlas (no labels): their ids are still searchable.
+    qtbot.waitUntil(lambda: not window.search.missing(["L8", "L15"]), timeout=60_000)
+    window.search.field.setText("f7")
+    qtbot.waitUntil(lambda: window.search.query == "f7", timeout=5_000)
+    assert [(h.sae_key, h.feature) for h in window.search.hits] == [("L8", 7), ("L15", 7)]
+    before = len(window.steering.plan.variants[window.steering.selected].edits)
+    window.search.steer_button.click()
+    edits = window.steering.plan.variants[window.steering.selected].edits
+    assert len(edits) == before + 1 and (edits[-1].layer, edits[-1].feature) == (8, 7)
 
 
 def test_a_bad_sae_folder_shows_an_error_and_the_app_keeps_working(qtbot, window, tmp_path):
@@ -104,8 +134,8 @@ def test_a_bad_sae_folder_shows_an_error_and_the_app_keeps_working(qtbot, window
     assert result.panes[0].token_ids
 
 
-def test_closing_mid_generation_leaves_no_running_thread_or_process(qtbot, tmp_path):
-    window = _open_window(qtbot, tmp_path)
+def test_closing_mid_generation_leaves_no_running_thread_or_process(qtbot, window):
+    # Runs last in this file: it closes the shared window (a second model load would cost half a minute).
     _generate(qtbot, window, tokens=200, wait=False)
     qtbot.waitUntil(lambda: window.running and window.generation.panes.panes[0].plain != "", timeout=60_000)
     host = window.worker.host

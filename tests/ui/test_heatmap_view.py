@@ -1,0 +1,95 @@
+"""The heatmap view draws what the core computed: one row per SAE layer for one feature; clicks inspect."""
+
+import numpy as np
+
+from workbench.analysis.feature_layers import FeatureLayers, LayerMatch
+from workbench.analysis.heatmap import HeatmapData
+
+TOKENS = ("<s>", "Waves", " crash", " on", " the", " shore")
+
+
+def _layers():
+    rows = (
+        LayerMatch("L8", 8, 3807, "water · rain", 0.46, False, 10.0),
+        LayerMatch("L15", 15, 852, "ocean · water", 1.0, True, 20.0),
+        LayerMatch("L22", 22, 973, "feature 973", 0.12, False, None),
+    )
+    acts = np.arange(18, dtype=np.float32).reshape(3, 6)
+    return FeatureLayers("ocean", TOKENS, 2, "L15", 852, rows, acts, acts / 17)
+
+
+def _heatmap():
+    return HeatmapData(
+        pane="ocean",
+        sae_key="L8",
+        layer=8,
+        tokens=TOKENS,
+        prompt_len=2,
+        features=(5, 9),
+        labels=("sea · coast", "feature 9"),
+        matrix=np.ones((2, 6), np.float32),
+        norm_layers=(8, 15, 22),
+        norms=np.ones((3, 6), np.float32),
+    )
+
+
+def _view(qtbot):
+    from ui.heatmap_view import HeatmapView
+
+    view = HeatmapView()
+    qtbot.addWidget(view)
+    view.set_choices(["baseline", "ocean"], [("layer 8", "L8"), ("layer 15", "L15"), ("layer 22", "L22")])
+    view.resize(900, 400)
+    view.show()
+    return view
+
+
+def test_one_feature_view_has_a_row_per_sae_layer_labelled_with_id_label_and_cosine(qtbot):
+    from ui.heatmap_view import TAB_LAYERS
+
+    view = _view(qtbot)
+    view.tabs.setCurrentIndex(TAB_LAYERS)
+    assert view.layers_grid.currentWidget() is view.layers_grid.hint  # a hint until there is data
+    view.show_layers(_layers())
+    grid = view.layers_grid
+    assert grid.currentWidget() is grid.plot and grid.shape == (3, len(TOKENS))
+    ticks = grid.rows
+    assert ticks[0].startswith("L8 f3807 water · rain") and ticks[0].endswith("cos 0.46")
+    assert ticks[1].startswith("L15 f852 ocean · water") and ticks[1].endswith("★")
+    assert ticks[2].endswith("cos 0.12 weak") and "feature 973" not in ticks[2]
+    np.testing.assert_allclose(grid.image.image, _layers().scaled)  # the core's scaled matrix, as is
+    grid.hovered.emit(0, 5)
+    assert "L8 f3807" in view.readout.text() and "cos 0.46 to L15 f852" in view.readout.text()
+    with qtbot.waitSignal(view.featureClicked) as clicked:
+        grid.clicked.emit(2, 1)
+    assert clicked.args == ["L22", 973]
+
+
+def test_clicking_a_feature_row_inspects_it_and_follows_it_across_layers(qtbot):
+    view = _view(qtbot)
+    view.show_data(_heatmap())
+    assert view.features_grid.shape == (2, len(TOKENS))
+    with qtbot.waitSignal(view.anchorChanged) as anchored, qtbot.waitSignal(view.featureClicked) as clicked:
+        view.features_grid.clicked.emit(1, 3)
+    assert clicked.args == ["L8", 9] and anchored.args == ["L8", 9]
+    assert view.anchor == ("L8", 9)
+    assert (view.anchor_sae.currentData(), view.anchor_feature.value()) == ("L8", 9)
+
+
+def test_the_feature_field_picks_what_to_follow(qtbot):
+    view = _view(qtbot)
+    view.anchor_sae.setCurrentIndex(2)
+    view.anchor_feature.setValue(44)
+    with qtbot.waitSignal(view.anchorChanged) as anchored:
+        view.anchor_button.click()
+    assert anchored.args == ["L22", 44]
+
+
+def test_hidden_tabs_draw_when_shown(qtbot):
+    from ui.heatmap_view import TAB_NORMS
+
+    view = _view(qtbot)
+    view.show_data(_heatmap())
+    assert view.norms_grid.shape == (0, 0)  # not drawn while hidden
+    view.tabs.setCurrentIndex(TAB_NORMS)
+    assert view.norms_grid.shape == (3, len(TOKENS))
