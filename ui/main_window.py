@@ -21,6 +21,8 @@ from workbench.models.protocol import ModelInfo
 from workbench.saes.loader import SaeSummary
 from workbench.steering.plan import SteeringPlan
 
+FIRST_PAINT_WAIT_MS = 1000
+
 
 class ErrorBanner(QWidget):
     """A readable, dismissable message at the top of the window: errors never end the app."""
@@ -59,6 +61,7 @@ class MainWindow(QMainWindow):
         self.last_result: GenerationResult | None = None
         self.last_plan: SteeringPlan | None = None
         self._after_paint: list[Callable[[], None]] | None = []  # None once the window has painted
+        self._indexes_asked: set[str] = set()  # SAE keys whose feature labels were asked for
 
         self.model_panel = ModelPanel()
         self.steering = SteeringPanel()
@@ -159,6 +162,7 @@ class MainWindow(QMainWindow):
     # -- model ------------------------------------------------------------------------------------------------
     def load_model(self, spec: str = "default", device: str = "auto", dtype: str = "auto") -> None:
         self.info = None
+        self._indexes_asked.clear()
         self.model_panel.set_loading(True)
         self._update_controls()
         saes = self.default_saes if spec == "default" else []
@@ -178,8 +182,10 @@ class MainWindow(QMainWindow):
         self.steering.set_saes(saes)
         keys = [s.key for s in saes]
         self.search.set_saes(keys)
-        missing = self.search.missing(keys)
+        self._indexes_asked &= set(keys)  # a key that went away may come back naming another SAE
+        missing = [k for k in self.search.missing(keys) if k not in self._indexes_asked]
         if missing:
+            self._indexes_asked.update(missing)
             self.worker.feature_indexes(missing)
         self._refresh_heatmap_choices()
         if saes and self.last_result is None:
@@ -327,11 +333,16 @@ class MainWindow(QMainWindow):
         """
         if self._after_paint is None:
             callback()
-        else:
-            self._after_paint.append(callback)
+            return
+        self._after_paint.append(callback)
+        # A window that starts minimised or on another desktop may not paint for a long time: do not wait.
+        QTimer.singleShot(FIRST_PAINT_WAIT_MS, self._painted)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
         super().paintEvent(event)
+        self._painted()
+
+    def _painted(self) -> None:
         if self._after_paint is not None:
             callbacks, self._after_paint = self._after_paint, None
             for callback in callbacks:

@@ -122,9 +122,12 @@ def feature_indexes(engine: Engine, _token: CancelToken, emit: Emit, keys: list[
     """Labels and densities of the SAEs' features (all SAEs, or `keys`), for searching in the front end."""
     from workbench.analysis.feature_search import feature_index
 
-    indexes = [feature_index(s) for s in engine.saes if keys is None or s.key in keys]
-    emit("feature_index", indexes)
-    return indexes
+    indexes = []
+    for sae in engine.saes:
+        if keys is None or sae.key in keys:
+            indexes.append(feature_index(sae))
+            emit("feature_index", indexes[-1:])  # one SAE at a time: each message stays small
+    return len(indexes)
 
 
 def feature_layers(

@@ -54,3 +54,18 @@ def test_empty_queries_and_limits():
     assert search_features([L8], "   ") == []
     assert search_features([L8], "L8") == []
     assert len(search_features([BARE, L8, L15], "e", limit=3)) == 3
+
+
+def test_an_index_of_a_loaded_sae_carries_its_densities(loaded_sae):
+    import numpy as np
+
+    from workbench.analysis.feature_search import feature_index
+    from workbench.saes.stats import FeatureStatistics
+
+    bare = feature_index(loaded_sae)  # a random SAE: no atlas, no statistics
+    assert (bare.sae_key, bare.layer, bare.d_sae, bare.labels, len(bare.density)) == ("L1", 1, 128, (), 0)
+    density = np.linspace(0, 0.5, 128, dtype=np.float32)
+    zeros = np.zeros(128, np.float32)
+    loaded_sae.stats = FeatureStatistics(zeros, density, zeros, 1.0, 10, "test")
+    [hit] = search_features([feature_index(loaded_sae)], "f127")
+    assert (hit.feature, hit.label, hit.density) == (127, "feature 127", 0.5)

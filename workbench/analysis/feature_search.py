@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from workbench.saes.loader import LoadedSae
 
@@ -29,7 +31,9 @@ class FeatureIndex:
     layer: int
     d_sae: int
     labels: tuple[str, ...] = ()
-    density: tuple[float, ...] = ()  # fraction of reference tokens the feature fires on; empty without statistics
+    # Fraction of reference tokens each feature fires on; empty without statistics. An array pickles in one
+    # piece, so receiving an index costs the GUI process little.
+    density: np.ndarray | tuple[float, ...] = ()
 
     def label(self, feature: int) -> str:
         return self.labels[feature] if feature < len(self.labels) else f"feature {feature}"
@@ -54,7 +58,7 @@ def feature_index(sae: LoadedSae) -> FeatureIndex:
         layer=sae.layer,
         d_sae=sae.d_sae,
         labels=tuple(atlas.labels) if atlas is not None else (),
-        density=tuple(float(d) for d in stats.density) if stats is not None else (),
+        density=np.asarray(stats.density, dtype=np.float32) if stats is not None else (),
     )
 
 
@@ -94,7 +98,7 @@ def search_features(indexes: Sequence[FeatureIndex], query: str, limit: int = 50
             continue
 
         def hit(feature: int, index: FeatureIndex = index) -> FeatureHit:
-            density = index.density[feature] if feature < len(index.density) else None
+            density = float(index.density[feature]) if feature < len(index.density) else None
             return FeatureHit(index.sae_key, index.layer, feature, index.label(feature), density)
 
         if wanted is not None:
