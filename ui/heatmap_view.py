@@ -182,11 +182,11 @@ class HeatmapView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.features_grid = _Grid("inferno", "Generate text to see which features fire on each of its tokens.")
-        self.layers_grid = _Grid(
-            "inferno",
+        self.layers_hint = (
             "Pick a feature to follow across layers: click a row of 'Tokens × top features', choose it above, "
-            "or use 'Across layers' in the inspector.",
+            "or use 'Across layers' in the inspector or the feature search."
         )
+        self.layers_grid = _Grid("inferno", self.layers_hint)
         self.norms_grid = _Grid("viridis", "Generate text to see the residual stream's norm at each SAE layer.")
         self.tabs.addTab(self.features_grid, "Tokens × top features")
         self.tabs.addTab(self.layers_grid, "One feature × layers")
@@ -272,6 +272,13 @@ class HeatmapView(QWidget):
         if show:
             self.tabs.setCurrentIndex(TAB_LAYERS)
         self.anchorChanged.emit(sae_key, feature)
+
+    def clear_anchor(self) -> None:
+        """Stop following a feature (its SAE went away)."""
+        self._anchor = None
+        self.layers_data = None
+        self._drawn.discard(TAB_LAYERS)
+        self.layers_grid.show_hint(self.layers_hint)
 
     def _anchor_from_controls(self) -> None:
         key = self.anchor_sae.currentData()

@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         center = QSplitter(Qt.Orientation.Vertical)
         center.addWidget(self.generation)
         center.addWidget(analysis)
-        center.setSizes([420, 330])
+        center.setSizes([360, 400])  # the heatmaps get the larger share: they are read, not skimmed
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.search)
         right.addWidget(self.inspector)
@@ -183,6 +183,8 @@ class MainWindow(QMainWindow):
         keys = [s.key for s in saes]
         self.search.set_saes(keys)
         self._indexes_asked &= set(keys)  # a key that went away may come back naming another SAE
+        if self.heatmap.anchor is not None and self.heatmap.anchor[0] not in keys:
+            self.heatmap.clear_anchor()
         missing = [k for k in self.search.missing(keys) if k not in self._indexes_asked]
         if missing:
             self._indexes_asked.update(missing)

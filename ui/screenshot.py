@@ -93,7 +93,8 @@ class ScreenshotDemo(QObject):
         key, feature = (hits[0].sae_key, hits[0].feature) if hits else (self.saes[0].key, 11)
         w.steering.add_feature(key, feature, strength=strength, unit=StrengthUnit.RESID)
         w.steering.variant_list.item(w.steering.selected).setText(name)
-        if first:  # follow the first steered feature across layers
+        if first:  # show the first steered feature's layer, and follow that feature across layers
+            w.heatmap.sae_combo.setCurrentIndex(max(0, w.heatmap.sae_combo.findData(key)))
             w.heatmap.set_anchor(key, feature)
 
     def _heatmap_ready(self, data: object) -> None:

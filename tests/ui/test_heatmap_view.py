@@ -93,3 +93,14 @@ def test_hidden_tabs_draw_when_shown(qtbot):
     assert view.norms_grid.shape == (0, 0)  # not drawn while hidden
     view.tabs.setCurrentIndex(TAB_NORMS)
     assert view.norms_grid.shape == (3, len(TOKENS))
+
+
+def test_forgetting_the_followed_feature_shows_the_hint_again(qtbot):
+    from ui.heatmap_view import TAB_LAYERS
+
+    view = _view(qtbot)
+    view.tabs.setCurrentIndex(TAB_LAYERS)
+    view.set_anchor("L15", 852)
+    view.show_layers(_layers())
+    view.clear_anchor()
+    assert view.anchor is None and view.layers_grid.currentWidget() is view.layers_grid.hint
