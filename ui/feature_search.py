@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from workbench.analysis.feature_search import FeatureHit, FeatureIndex, search_features
 
 DEBOUNCE_MS = 150
-LIMIT = 100
+LIMIT = 50
 SEARCH_TIP = (
     "Search the loaded SAEs' features by label word ('ocean'), by id ('852', 'f852'),\n"
     "or in one layer ('L15 ocean', '15:852'). Exact label words rank first.\n"
@@ -125,6 +125,7 @@ class FeatureSearch(QWidget):
     def add_indexes(self, indexes: list[FeatureIndex]) -> None:
         for index in indexes:
             self.indexes[index.sae_key] = index
+            index.prepared  # noqa: B018 -- build its search tables now (they arrive one SAE per event), not on a keystroke
         if self.field.text().strip():
             self.run()
         else:

@@ -69,3 +69,11 @@ def test_an_index_of_a_loaded_sae_carries_its_densities(loaded_sae):
     loaded_sae.stats = FeatureStatistics(zeros, density, zeros, 1.0, 10, "test")
     [hit] = search_features([feature_index(loaded_sae)], "f127")
     assert (hit.feature, hit.label, hit.density) == (127, "feature 127", 0.5)
+
+
+def test_adjacent_and_last_labels_are_found_and_a_limit_keeps_the_ranking():
+    index = FeatureIndex("L1", 1, 6, labels=("sea", "sea", "x · sea", "seal · y", "a\nsea", "b · → sea"))
+    assert [h.feature for h in search_features([index], "sea")] == [0, 1, 2, 5, 3, 4]
+    for limit in range(1, 6):
+        assert search_features([index], "sea", limit) == search_features([index], "sea")[:limit]
+    assert [h.feature for h in search_features([index], "y")] == [3]

@@ -10,8 +10,9 @@ feature id in every SAE; a layer prefix ("L15 ocean", "L15 852", "15:852") keeps
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,6 +38,11 @@ class FeatureIndex:
 
     def label(self, feature: int) -> str:
         return self.labels[feature] if feature < len(self.labels) else f"feature {feature}"
+
+    @cached_property
+    def prepared(self) -> _Prepared:
+        """Search tables, built on the first search (in the process that searches, never pickled before)."""
+        return _Prepared(self.labels)
 
 
 @dataclass(frozen=True)
@@ -71,45 +77,85 @@ def parse_query(query: str) -> tuple[int | None, str]:
     return int(match.group(1) or match.group(2)), text[match.end() :].strip()
 
 
-def _label_rank(label: str, needle: str) -> int | None:
-    """Lower is better: the needle as the label's n-th word ranks n, as part of a word 10+n; None: no match."""
-    lowered = label.lower()
-    if needle not in lowered:
-        return None
-    # Labels are "word · word · → promoted"; the first word is the strongest firing token.
-    words = [w.removeprefix("→ ").strip() for w in lowered.split(" · ")]
-    exact = next((n for n, w in enumerate(words) if w == needle), None)
-    if exact is not None:
-        return exact
-    return 10 + next((n for n, w in enumerate(words) if needle in w), len(words))
-
-
 def search_features(indexes: Sequence[FeatureIndex], query: str, limit: int = 50) -> list[FeatureHit]:
-    """Features matching `query`, best first: id matches, then exact label words (earlier words first), then
-    substrings; ties keep the SAEs' layer order and feature order."""
+    """Features matching `query`, best first: id matches; then the needle as a whole label word, earlier words
+    first (the first word is the feature's strongest firing token); then as part of a word, earlier words
+    first; then anywhere in the label. Ties keep the SAEs' layer order, then feature order.
+
+    Tier by tier, stopping at `limit`: a one-letter query that matches most labels costs no more than a rare word.
+    """
     layer, needle = parse_query(query)
-    if not needle and layer is None:
+    needle = needle.replace("\n", " ")
+    if not needle:
         return []
+    ordered = [x for x in sorted(indexes, key=lambda x: (x.layer, x.sae_key)) if layer is None or x.layer == layer]
+    hits: list[FeatureHit] = []
     id_match = _ID.match(needle)
-    wanted = int(id_match.group(1)) if id_match else None
-    scored: list[tuple[int, int, FeatureHit]] = []
-    for order, index in enumerate(sorted(indexes, key=lambda x: (x.layer, x.sae_key))):
-        if layer is not None and index.layer != layer:
-            continue
+    if id_match is not None:
+        wanted = int(id_match.group(1))
+        hits = [_hit(x, wanted) for x in ordered if 0 <= wanted < x.d_sae]
+        return hits[:limit]
+    depth = max((x.prepared.depth for x in ordered), default=0)
+    tiers: list[Callable[[_Prepared], Iterable[int]]] = [
+        *(lambda p, n=n: p.exact_at(n, needle) for n in range(depth)),
+        *(lambda p, n=n: p.containing_at(n, needle) for n in range(depth)),
+        lambda p: p.containing(needle),
+    ]
+    seen: set[tuple[str, int]] = set()
+    for tier in tiers:
+        for index in ordered:
+            for feature in tier(index.prepared):
+                if (index.sae_key, feature) in seen:
+                    continue
+                seen.add((index.sae_key, feature))
+                hits.append(_hit(index, feature))
+                if len(hits) >= limit:
+                    return hits
+    return hits
 
-        def hit(feature: int, index: FeatureIndex = index) -> FeatureHit:
-            density = float(index.density[feature]) if feature < len(index.density) else None
-            return FeatureHit(index.sae_key, index.layer, feature, index.label(feature), density)
 
-        if wanted is not None:
-            if 0 <= wanted < index.d_sae:
-                scored.append((-1, order, hit(wanted)))
-            continue
-        if not needle:
-            continue
-        for feature, label in enumerate(index.labels):
-            rank = _label_rank(label, needle)
-            if rank is not None:
-                scored.append((rank, order, hit(feature)))
-    scored.sort(key=lambda x: (x[0], x[1], x[2].feature))
-    return [h for _rank, _order, h in scored[:limit]]
+def _hit(index: FeatureIndex, feature: int) -> FeatureHit:
+    density = float(index.density[feature]) if feature < len(index.density) else None
+    return FeatureHit(index.sae_key, index.layer, feature, index.label(feature), density)
+
+
+class _Lines:
+    """Strings, one per feature, joined by newlines: searched with str.find at C speed; line n is feature n."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.text = "\n" + "\n".join(lines) + "\n"  # every line sits between two newlines
+
+    def find(self, pattern: str) -> Iterator[int]:
+        """Features (ascending, lazily: callers stop early) whose line contains `pattern`; a pattern that starts
+        and ends with a newline matches whole lines."""
+        text, line, counted = self.text, -1, 0
+        pos = text.find(pattern)
+        while pos >= 0:
+            line += text.count("\n", counted, pos + 1)
+            counted = pos + 1
+            yield line
+            # Go on from the newline that opens the next line.
+            start = pos + len(pattern) - 1 if pattern.endswith("\n") else text.find("\n", pos + 1)
+            pos = text.find(pattern, start)
+
+
+class _Prepared:
+    """Search tables for one index's labels (a few joined strings), built on its first search."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        # Labels are "word · word · → promoted"; words are compared lower-cased, without the arrow.
+        text = "\n".join(label.replace("\n", " ") for label in labels).lower().replace(" · → ", " · ")
+        lines = [line.removeprefix("→ ") for line in text.split("\n")] if labels else []
+        words = [line.split(" · ") for line in lines]
+        self.depth = max(map(len, words), default=0)
+        self.columns = [_Lines(ws[n] if n < len(ws) else "" for ws in words) for n in range(self.depth)]
+        self.labels = _Lines(lines)
+
+    def exact_at(self, n: int, needle: str) -> Iterable[int]:
+        return self.columns[n].find(f"\n{needle}\n") if n < self.depth else ()
+
+    def containing_at(self, n: int, needle: str) -> Iterable[int]:
+        return self.columns[n].find(needle) if n < self.depth else ()
+
+    def containing(self, needle: str) -> Iterable[int]:
+        return self.labels.find(needle)
