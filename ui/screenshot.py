@@ -3,6 +3,7 @@ heatmap, save a PNG of the whole window, print the longest GUI stall, and quit."
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -20,6 +21,7 @@ DEMO_PROMPT = "Describe your ideal holiday in three sentences."
 # (preferred layer, label word, strength in × residual norm, pane name): features found by their atlas labels.
 DEMO_EDITS = ((15, "ocean", 0.25, "ocean @L15"), (8, "sea", 0.3, "sea @L8"))
 TIMEOUT_MS = 15 * 60 * 1000
+STEP_MS = 50  # between the demo's actions: a quick user, and each action is its own event as a click would be
 
 
 class ScreenshotDemo(QObject):
@@ -72,12 +74,12 @@ class ScreenshotDemo(QObject):
                 lambda layer=layer, s=strength, name=name, first=n == 0: self._steer_found(layer, s, name, first),
             ]
         self._steps.append(w.generate)
-        QTimer.singleShot(0, self._next_step)
+        QTimer.singleShot(STEP_MS, self._next_step)
 
     def _next_step(self) -> None:
         if self._steps:
             self._steps.pop(0)()
-            QTimer.singleShot(0, self._next_step)
+            QTimer.singleShot(STEP_MS, self._next_step)
 
     def _set_prompt(self) -> None:
         g = self.window.generation
@@ -125,6 +127,11 @@ class ScreenshotDemo(QObject):
         print(f"gui max stall ms: {self.meter.max_stall_ms:.1f}")
         for phase, stall in self.meter.phase_max.items():
             print(f"  during {phase}: {stall:.1f}")
+        steal = self.meter.steal_fraction
+        print(
+            f"  machine: load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+            + (f", {steal:.0%} of CPU time taken by the VM's host" if steal is not None else "")
+        )
         if problem:
             print(f"screenshot demo {problem}", file=sys.stderr)
         self.exit_code = 0 if saved and problem is None else 1
