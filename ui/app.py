@@ -34,11 +34,12 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     saes = [str(p) for p in demo_sae_folders()]
     if args.screenshot:
+        import tempfile
+
         from ui.screenshot import ScreenshotDemo, fallback_saes
 
-        # Its own settings file, fresh each time: the screenshot never depends on an earlier run's layout.
-        ini = Path(args.screenshot).with_suffix(".ini")
-        ini.unlink(missing_ok=True)
+        # A fresh settings file of its own: the screenshot never depends on (or changes) a user's layout.
+        ini = Path(tempfile.mkdtemp(prefix="workbench-screenshot-")) / "settings.ini"
         settings = QSettings(str(ini), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, default_saes=saes or fallback_saes())
         window.resize(1680, 1000)

@@ -103,8 +103,9 @@ class ScreenshotDemo(QObject):
         if self._inspected:
             return
         self._inspected = True
-        # Open the strongest feature of the heatmap in the inspector, as a click on its cell would.
-        self.window.worker.inspect(data.sae_key, data.features[0])  # type: ignore[attr-defined]
+        # Open the steered feature in the inspector (else the heatmap's strongest), as a click on its row would.
+        key, feature = self.window.heatmap.anchor or (data.sae_key, data.features[0])  # type: ignore[attr-defined]
+        self.window.worker.inspect(key, feature)
         self.window.worker.cardReady.connect(lambda _c: QTimer.singleShot(1000, self._finish_when_drawn))
 
     def _layers_ready(self, _data: object) -> None:
