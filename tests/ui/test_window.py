@@ -2,6 +2,8 @@
 feature search, errors, clean close."""
 
 import contextlib
+import multiprocessing
+import os
 
 import numpy as np
 import pytest
@@ -132,6 +134,13 @@ def test_a_bad_sae_folder_shows_an_error_and_the_app_keeps_working(qtbot, window
     assert "d_in 64" in window.banner.label.text()
     result = _generate(qtbot, window, tokens=3)
     assert result.panes[0].token_ids
+
+
+def test_the_model_process_yields_the_cpu_to_the_window(window):
+    hosts = [p for p in multiprocessing.active_children() if p.name == "workbench-model-host"]
+    assert hosts
+    for host in hosts:
+        assert os.getpriority(os.PRIO_PROCESS, host.pid) > os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def test_closing_mid_generation_leaves_no_running_thread_or_process(qtbot, window):
