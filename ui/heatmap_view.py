@@ -269,6 +269,8 @@ class HeatmapView(QWidget):
         self.anchor_feature.blockSignals(True)
         self.anchor_feature.setValue(feature)
         self.anchor_feature.blockSignals(False)
+        if self.layers_data is None:
+            self.layers_grid.show_hint(f"Generate text to follow {sae_key} f{feature} across the SAE layers.")
         if show:
             self.tabs.setCurrentIndex(TAB_LAYERS)
         self.anchorChanged.emit(sae_key, feature)

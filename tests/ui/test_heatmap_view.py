@@ -83,6 +83,7 @@ def test_the_feature_field_picks_what_to_follow(qtbot):
     with qtbot.waitSignal(view.anchorChanged) as anchored:
         view.anchor_button.click()
     assert anchored.args == ["L22", 44]
+    assert "L22 f44" in view.layers_grid.hint.text()  # no text analysed yet: says what will show
 
 
 def test_hidden_tabs_draw_when_shown(qtbot):
