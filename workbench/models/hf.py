@@ -13,6 +13,7 @@ from workbench.errors import InputError
 from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
 from workbench.models.generation import GenerationRun
 from workbench.models.hf_loader import load_weights
+from workbench.models.packed_head import LogitsHead
 from workbench.models.protocol import Capabilities, ModelInfo
 from workbench.models.sampling import SamplingSettings
 from workbench.models.spec import ModelSpec
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
     from workbench.steering.compiled import CompiledPlan
 
+# Causal-LM classes whose forward is `lm_head(model(...).last_hidden_state)`, with no logit scaling or capping.
+PLAIN_HEAD_MODELS = frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"})
 HF_CAPABILITIES = Capabilities(modes=frozenset(EditMode), capture=True, batched=True)
 
 
@@ -57,6 +60,9 @@ class HFBackend:
             memory_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
         )
         self.eos_ids = _eos_ids(model, tokenizer)
+        # Our own head for batched decoding (see packed_head.py), for models whose logits are just the output
+        # embedding of the last hidden state; others keep their own forward.
+        self._head = LogitsHead(model.get_output_embeddings()) if type(model).__name__ in PLAIN_HEAD_MODELS else None
 
     @classmethod
     def load(
@@ -115,8 +121,11 @@ class HFBackend:
 
         def forward(ids: torch.Tensor, start: int, cache: object) -> torch.Tensor:
             with plan.attached(self.blocks, start, prompt_len):
-                out = self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
-            return out.logits[:, -1, :]
+                if self._head is None:
+                    out = self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                    return out.logits[:, -1, :]
+                hidden = self.model.model(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state
+            return self._head(hidden[:, -1, :])
 
         return GenerationRun(
             prompt_ids=list(prompt_ids),
