@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +16,6 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--screenshot", metavar="PATH", help="run the demo offscreen, save a PNG, and exit")
     args, qt_args = parser.parse_known_args(list(argv) if argv is not None else sys.argv[1:])
     if args.screenshot:
-        import os
-
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     import pyqtgraph as pg
@@ -38,8 +37,11 @@ def run_app(argv: Sequence[str] | None = None) -> int:
 
         from ui.screenshot import ScreenshotDemo, fallback_saes
 
-        # A fresh settings file of its own: the screenshot never depends on (or changes) a user's layout.
-        ini = Path(tempfile.mkdtemp(prefix="workbench-screenshot-")) / "settings.ini"
+        # A fresh settings file and data folder of its own: the screenshot never depends on (or changes) a user's
+        # layout, and neither offers nor leaves unsaved work to recover.
+        scratch = Path(tempfile.mkdtemp(prefix="workbench-screenshot-"))
+        os.environ["STEERING_WORKBENCH_DATA"] = str(scratch / "data")
+        ini = scratch / "settings.ini"
         settings = QSettings(str(ini), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, default_saes=saes or fallback_saes())
         window.resize(1680, 1000)

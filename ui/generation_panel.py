@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from dataclasses import replace
+
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -23,9 +25,13 @@ from workbench.models.sampling import SamplingSettings
 class GenerationPanel(QWidget):
     generateRequested = Signal()
     stopRequested = Signal()
+    changed = Signal()  # the prompt, chat mode or a sampling setting changed (for undo and autosave)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # Settings a session may hold that have no control here (top-k, repetition penalty, stop at eos): kept
+        # as they were loaded, so saving a session again does not change them.
+        self._settings = SamplingSettings()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.prompt = QPlainTextEdit()
@@ -65,14 +71,34 @@ class GenerationPanel(QWidget):
         layout.addLayout(controls)
         self.panes = PanesView()
         layout.addWidget(self.panes, 1)
+        self.prompt.textChanged.connect(self.changed)
+        self.chat.toggled.connect(lambda _on: self.changed.emit())
+        for spin in (self.seed, self.temperature, self.top_p, self.max_tokens):
+            spin.valueChanged.connect(lambda _v: self.changed.emit())
 
     def settings(self) -> SamplingSettings:
-        return SamplingSettings(
+        return replace(
+            self._settings,
             seed=self.seed.value(),
             temperature=self.temperature.value(),
             top_p=self.top_p.value(),
             max_new_tokens=self.max_tokens.value(),
         )
+
+    def set_inputs(self, prompt: str, chat: bool, settings: SamplingSettings) -> None:
+        """Show a session's prompt, mode and settings, emitting `changed` once (not once per control)."""
+        controls = (self.prompt, self.chat, self.seed, self.temperature, self.top_p, self.max_tokens)
+        blockers = [QSignalBlocker(w) for w in controls]
+        if self.prompt.toPlainText() != prompt:  # setPlainText would also reset the cursor and the editor's undo
+            self.prompt.setPlainText(prompt)
+        self.chat.setChecked(chat)
+        self._settings = settings
+        self.seed.setValue(settings.seed)
+        self.temperature.setValue(settings.temperature)
+        self.top_p.setValue(settings.top_p)
+        self.max_tokens.setValue(settings.max_new_tokens)
+        del blockers
+        self.changed.emit()
 
     def prompt_text(self) -> str:
         text = self.prompt.toPlainText().strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
 from ui.feature_search import FeatureSearch
@@ -13,12 +13,15 @@ from ui.generation_panel import GenerationPanel
 from ui.heatmap_view import HeatmapView
 from ui.inspector import EffectTable, InspectorPanel
 from ui.model_panel import ModelPanel
+from ui.recorded_run import select_analysis, show_outputs
+from ui.session_controller import SessionController, session_file_in
 from ui.steering_panel import SteeringPanel
 from ui.worker import ModelWorker
 from workbench.errors import WorkbenchError
 from workbench.models.generation import GenerationResult
 from workbench.models.protocol import ModelInfo
 from workbench.saes.loader import SaeSummary
+from workbench.session.model import AnalysisValue
 from workbench.steering.plan import SteeringPlan
 
 FIRST_PAINT_WAIT_MS = 1000
@@ -60,6 +63,11 @@ class MainWindow(QMainWindow):
         self.running = False
         self.last_result: GenerationResult | None = None
         self.last_plan: SteeringPlan | None = None
+        self.last_prompt, self.last_chat = "", True  # what the last run (or the opened session's outputs) used
+        self.wanted_analysis: dict[str, AnalysisValue] = {}  # an opened session's selections not shown yet
+        self._run_inputs = ("", True)  # the running generation's prompt and chat mode
+        self._abandoned = False  # the running generation's result is not wanted
+        self._quitting = False
         self._after_paint: list[Callable[[], None]] | None = []  # None once the window has painted
         self._indexes_asked: set[str] = set()  # SAE keys whose feature labels were asked for
 
@@ -98,12 +106,17 @@ class MainWindow(QMainWindow):
         host_layout = QVBoxLayout(host)
         host_layout.setContentsMargins(6, 6, 6, 6)
         host_layout.addWidget(self.banner)
+        self.session = SessionController(self)
+        host_layout.addWidget(self.session.recovery)
         host_layout.addWidget(self.main_split, 1)
         self.setCentralWidget(host)
         self.statusBar().showMessage("starting…")
         self._wire()
+        self.session.install_menus()
         self._actions()
         self._restore()
+        self.session.start()
+        self.setAcceptDrops(True)  # drop a session file on the window to open it
         self.generation.prompt.setFocus()
 
     # -- wiring -------------------------------------------------------------------------------------------------
@@ -128,7 +141,6 @@ class MainWindow(QMainWindow):
         self.model_panel.removeSaeRequested.connect(w.remove_sae)
         self.steering.scalesNeeded.connect(w.unit_scales)
         self.steering.inspectRequested.connect(w.inspect)
-        self.steering.planChanged.connect(lambda _p: self._update_title())
         self.generation.generateRequested.connect(self.generate)
         self.generation.stopRequested.connect(self.stop)
         self.heatmap.featureClicked.connect(w.inspect)
@@ -160,12 +172,17 @@ class MainWindow(QMainWindow):
         model.addAction(action("Load model", "Ctrl+L", self.model_panel._request_load, "Load the chosen model"))
 
     # -- model ------------------------------------------------------------------------------------------------
-    def load_model(self, spec: str = "default", device: str = "auto", dtype: str = "auto") -> None:
+    def load_model(
+        self, spec: str = "default", device: str = "auto", dtype: str = "auto", saes: list[str] | None = None
+    ) -> None:
+        """Load a model with `saes` (default: the demo SAEs for the embedded model, none for others)."""
         self.info = None
         self._indexes_asked.clear()
+        self.session.model_loading()
         self.model_panel.set_loading(True)
         self._update_controls()
-        saes = self.default_saes if spec == "default" else []
+        if saes is None:
+            saes = self.default_saes if spec == "default" else []
         self.worker.load_model(spec, device, dtype, saes)
         self.statusBar().showMessage(f"loading {spec}…")
 
@@ -208,16 +225,28 @@ class MainWindow(QMainWindow):
         self.generation.panes.reset(plan.names, [", ".join(e.describe() for e in v.edits) for v in plan.variants])
         self.running = True
         self._update_controls()
-        self.worker.generate(prompt, plan, settings, chat=self.generation.chat.isChecked())
+        self._run_inputs = (prompt, self.generation.chat.isChecked())
+        self.worker.generate(prompt, plan, settings, chat=self._run_inputs[1])
         self.statusBar().showMessage(f"generating {len(plan.variants)} panes in one batch…")
 
     def stop(self) -> None:
         if self.running:
             self.worker.stop_generation()
 
+    def abandon_run(self) -> None:
+        """Stop the running generation and drop its result (another session is being shown)."""
+        if self.running:
+            self._abandoned = True
+            self.stop()
+
     def _generation_finished(self, result: GenerationResult, plan: SteeringPlan) -> None:
         self.running = False
+        if self._abandoned:
+            self._abandoned = False
+            self._update_controls()
+            return
         self.last_result, self.last_plan = result, plan
+        self.last_prompt, self.last_chat = self._run_inputs
         self.generation.panes.on_finished(result)
         state = "stopped" if result.cancelled else "done"
         self.statusBar().showMessage(
@@ -229,11 +258,29 @@ class MainWindow(QMainWindow):
         self.request_analysis()
         if len(plan.variants) > 1 and self.saes:
             self.worker.effect(plan, result)
+        self.session.generated()
+
+    def show_run(
+        self,
+        plan: SteeringPlan,
+        result: GenerationResult | None,
+        prompt: str,
+        chat: bool,
+        analysis: dict[str, AnalysisValue] | None = None,
+    ) -> None:
+        """Show recorded outputs (an opened session's) as if just generated; `result` None empties the panes."""
+        self.last_result, self.last_plan = result, plan if result is not None else None
+        self.last_prompt, self.last_chat = prompt, chat
+        self.wanted_analysis = dict(analysis or {})
+        show_outputs(self.generation.panes, plan, result)
+        self.effect.show_rows([])
+        self._refresh_heatmap_choices()
 
     # -- analysis ---------------------------------------------------------------------------------------------
     def _refresh_heatmap_choices(self) -> None:
         panes = list(self.last_plan.names) if self.last_plan is not None else []
         self.heatmap.set_choices(panes, [(f"layer {s.layer} ({s.key})", s.key) for s in self.saes])
+        select_analysis(self.heatmap, self.wanted_analysis, [s.key for s in self.saes])
 
     def _analysed_text(self) -> tuple[str, list[int], int] | None:
         """(pane name, prompt + output token ids, prompt length) of the pane chosen in the heatmap view."""
@@ -261,7 +308,7 @@ class MainWindow(QMainWindow):
     # -- state ------------------------------------------------------------------------------------------------
     def _failed(self, what: str, message: str) -> None:
         if what == "generate":
-            self.running = False
+            self.running = self._abandoned = False
         if what == "load model":
             self.model_panel.idle("load failed")
         self.banner.show_message(f"{what} failed: {message}")
@@ -269,6 +316,8 @@ class MainWindow(QMainWindow):
         self._update_controls()
 
     def _cancelled(self, what: str) -> None:
+        if what == "generate":  # stopped before its first step: no result comes
+            self.running = self._abandoned = False
         if what == "load model":
             self.model_panel.idle("load cancelled")
         self.statusBar().showMessage(f"{what} cancelled")
@@ -276,10 +325,6 @@ class MainWindow(QMainWindow):
 
     def _update_controls(self) -> None:
         self.generation.set_running(self.running, ready=self.info is not None)
-
-    def _update_title(self) -> None:
-        n = len(self.steering.plan.variants) - 1
-        self.setWindowTitle(f"Steering Workbench — {n} variant{'s' if n != 1 else ''}")
 
     def _restore(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -350,7 +395,31 @@ class MainWindow(QMainWindow):
             for callback in callbacks:
                 QTimer.singleShot(0, callback)
 
+    def quit(self) -> None:
+        """File > Quit: close, asking about unsaved changes as closing the window by hand does."""
+        self._quitting = True
+        try:
+            self.close()
+        finally:
+            self._quitting = False
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
+        if session_file_in(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # Qt override
+        path = session_file_in(event.mimeData())
+        if path is not None:
+            event.acceptProposedAction()
+            # After the drop returns: the source application waits for it, and opening may ask questions.
+            QTimer.singleShot(0, lambda: self.session.open_session(path))
+
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
+        # The user closing the window (or File > Quit) is asked about unsaved changes; a close by the program
+        # (tests, the screenshot demo) is not, and its unsaved work stays in the autosave slot instead.
+        if not self.session.closing(ask=event.spontaneous() or self._quitting):
+            event.ignore()
+            return
         # Stop the work cleanly and wait for the worker: no thread outlives the window.
         self._save()
         self.worker.shutdown()

@@ -32,6 +32,8 @@ class SteeringPanel(QWidget):
     planChanged = Signal(object)  # SteeringPlan
     scalesNeeded = Signal(str, int)  # sae key, feature
     inspectRequested = Signal(str, int)  # sae key, feature
+    dragStarted = Signal()  # a strength slider was pressed: its moves until release are one undo step
+    dragFinished = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -39,6 +41,7 @@ class SteeringPanel(QWidget):
         self.saes: list[SaeSummary] = []
         self.scales: dict[tuple[str, int], tuple[UnitScales, str]] = {}
         self.rows: list[EditRow] = []
+        self._holding = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
 
@@ -101,7 +104,8 @@ class SteeringPanel(QWidget):
         self.plan = plan
         if rebuild:
             self._refresh_variants(select=self.variant_list.currentRow())
-        self.planChanged.emit(plan)
+        if not self._holding:  # one user action, one notification (and so one undo step)
+            self.planChanged.emit(plan)
 
     @property
     def selected(self) -> int:
@@ -155,6 +159,14 @@ class SteeringPanel(QWidget):
         sae = next((s for s in self.saes if s.key == sae_key), None)
         if sae is None:
             return
+        self._holding = True
+        try:
+            self._add_edit(sae, feature, strength, unit)
+        finally:
+            self._holding = False
+        self.planChanged.emit(self.plan)
+
+    def _add_edit(self, sae: SaeSummary, feature: int, strength: float, unit: StrengthUnit) -> None:
         if self.selected == 0:
             if len(self.plan.variants) == 1:
                 self.add_variant()
@@ -251,6 +263,8 @@ class SteeringPanel(QWidget):
         row.changed.connect(self._edit_changed)
         row.removeRequested.connect(self._edit_removed)
         row.inspectRequested.connect(self._inspect)
+        row.slider.sliderPressed.connect(self.dragStarted)
+        row.slider.sliderReleased.connect(self.dragFinished)
         order = (edit.layer, edit.feature or 0)
         position = sum(1 for r in self.rows if (r.edit.layer, r.edit.feature or 0) <= order)
         self.edits_layout.insertWidget(position, row)

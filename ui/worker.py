@@ -19,7 +19,10 @@ from workbench.errors import Cancelled
 from workbench.host import HostJob, ModelHost
 from workbench.models.generation import GenerationResult
 from workbench.models.sampling import SamplingSettings
+from workbench.session.model import AnalysisValue
 from workbench.steering.plan import SteeringPlan
+
+RECORD_LABEL = "record session"
 
 
 class ModelWorker(QObject):
@@ -35,6 +38,7 @@ class ModelWorker(QObject):
     searchReady = Signal(str, object)  # query, list[FeatureHit]
     featureIndexReady = Signal(object)  # list[FeatureIndex]: labels and densities, for searching in the GUI
     featureLayersReady = Signal(object)  # FeatureLayers
+    sessionRecorded = Signal(object)  # workbench.session.Session
     failed = Signal(str, str)  # what failed, one readable line
     cancelled = Signal(str)
     busyChanged = Signal(bool)
@@ -59,6 +63,7 @@ class ModelWorker(QObject):
             "search": lambda p: self.searchReady.emit(*p),
             "feature_index": self.featureIndexReady.emit,
             "feature_layers": self.featureLayersReady.emit,
+            "session": self.sessionRecorded.emit,
             "failed": lambda p: self.failed.emit(*p),
             "crashed": lambda p: self.failed.emit("model process", p),
         }
@@ -165,6 +170,28 @@ class ModelWorker(QObject):
             prompt_len=prompt_len,
             sae_key=sae_key,
             feature=feature,
+        )
+
+    # -- sessions -----------------------------------------------------------------------------------------------
+    def record(
+        self,
+        prompt: str,
+        plan: SteeringPlan,
+        settings: SamplingSettings,
+        chat: bool,
+        result: GenerationResult | None = None,
+        analysis: dict[str, AnalysisValue] | None = None,
+    ) -> HostJob | None:
+        """Ask for the Session of the loaded model and SAEs (arrives as `sessionRecorded`)."""
+        return self._submit(
+            "record",
+            RECORD_LABEL,
+            prompt=prompt,
+            plan=plan,
+            settings=settings,
+            chat=chat,
+            result=result,
+            analysis=analysis,
         )
 
 

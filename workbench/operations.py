@@ -149,6 +149,30 @@ def feature_layers(
     return data
 
 
+def record(
+    engine: Engine,
+    token: CancelToken,
+    emit: Emit,
+    prompt: str,
+    plan: SteeringPlan,
+    settings: SamplingSettings,
+    chat: bool,
+    result: GenerationResult | None = None,
+    analysis: dict[str, Any] | None = None,
+) -> Any:
+    """The Session of the loaded model and SAEs with this prompt, plan and (if given) run: emitted as `session`.
+
+    Runs here because a session records what only the model's side knows (weight hashes, device, the unit scales
+    each edit was converted with); the Session is frozen plain data, so it crosses the process boundary as is.
+    """
+    from workbench.session.record import record_session
+
+    session = record_session(engine, prompt, plan, settings, chat, result, analysis)
+    token.raise_if_cancelled()
+    emit("session", session)
+    return session
+
+
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "load_model": load_model,
     "add_sae": add_sae,
@@ -161,4 +185,5 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "search_features": search_features,
     "feature_indexes": feature_indexes,
     "feature_layers": feature_layers,
+    "record": record,
 }

@@ -7,33 +7,10 @@ import os
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
 from tests.factories import make_sae
 
 pytestmark = pytest.mark.integration
-
-
-def _open_window(qtbot, folder):
-    from ui.main_window import MainWindow
-
-    saes = [str(make_sae(folder / f"L{layer}", d_in=576, layer=layer, d_sae=512, seed=layer)) for layer in (8, 15)]
-    settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, default_saes=saes)
-    win.show()
-    with qtbot.waitSignal(win.worker.saesChanged, timeout=180_000, check_params_cb=lambda s: len(s) == 2):
-        win.load_model("default", "cpu", "auto")
-    return win
-
-
-@pytest.fixture(scope="module")
-def shared_window(qapp, request, tmp_path_factory):
-    """One window (and model process) for the tests that leave it usable."""
-    from pytestqt.qtbot import QtBot
-
-    win = _open_window(QtBot(request), tmp_path_factory.mktemp("window"))
-    yield win
-    win.close()
 
 
 @pytest.fixture
