@@ -1,3 +1,5 @@
+"""The shared window on the embedded model, for test_sessions.py and test_window.py."""
+
 import pytest
 from PySide6.QtCore import QSettings
 
@@ -24,4 +26,7 @@ def shared_window(qapp, request, tmp_path_factory):
 
     win = _open_window(QtBot(request), tmp_path_factory.mktemp("window"))
     yield win
-    win.close()
+    # Closed after the last test, whose data folder is gone: unsaved work goes to a test folder, not the user's.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STEERING_WORKBENCH_DATA", str(tmp_path_factory.mktemp("data")))
+        win.close()
