@@ -114,7 +114,8 @@ class MainWindow(QMainWindow):
         self._wire()
         self.session.install_menus()
         self._actions()
-        self._restore()
+        with self.session.tracker.restoring():  # the last session's choices are where this one starts, not a step
+            self._restore()
         self.session.start()
         self.setAcceptDrops(True)  # drop a session file on the window to open it
         self.generation.prompt.setFocus()

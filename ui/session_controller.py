@@ -65,6 +65,8 @@ class SessionController(QObject):
         self._record_timer.setInterval(RECORD_DELAY_MS)
         self._record_timer.timeout.connect(self.request_record)
         self._wire()
+        # First, before anything could write or clear the slot: the work a crashed run left there.
+        self.autosaver.check_pending()
 
     # -- wiring -------------------------------------------------------------------------------------------------
     def _wire(self) -> None:
@@ -116,7 +118,6 @@ class SessionController(QObject):
     def start(self) -> None:
         """The window is built and its last choices restored: that state is the untouched new session."""
         self.tracker.reset()
-        self.autosaver.check_pending()
         self._update_title()
 
     # -- editor state -------------------------------------------------------------------------------------------

@@ -287,6 +287,22 @@ def test_steady_changes_do_not_postpone_the_autosave(qtbot, tmp_path):
     assert load_session(autosave_path()).settings.seed <= n + 1
 
 
+def test_the_offer_survives_the_window_restoring_its_last_choices(qtbot, tmp_path):
+    from workbench.session import autosave
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("last/prompt", "A prompt from yesterday.")
+    settings.setValue("last/seed", 5)
+    settings.sync()
+    autosave(_session(tmp_path))
+    window = _window(qtbot, tmp_path)
+    assert window.generation.prompt.toPlainText() == "A prompt from yesterday."
+    assert not window.isWindowModified() and window.session.tracker.stack.count() == 0
+    assert autosave_path().is_file() and not window.session.recovery.isHidden()
+    window.session.recovery.recover_button.click()
+    assert _state(window) == EditorState.of(_session(tmp_path))
+
+
 def test_discarding_the_offer_deletes_the_unsaved_work(qtbot, tmp_path):
     from workbench.session import autosave
 
