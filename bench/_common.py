@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 from tests.factories import make_sae  # noqa: E402
 from workbench.engine import Engine  # noqa: E402
 from workbench.models.sampling import SamplingSettings  # noqa: E402
+from workbench.saes.demo import demo_sae_folder  # noqa: E402
 
 PROMPT = "Write a short story about a lighthouse keeper."
 GREEDY_64 = SamplingSettings(temperature=0.0, max_new_tokens=64, stop_at_eos=False)
@@ -27,17 +28,14 @@ def engine_with_saes(layers: tuple[int, ...] = (8, 15)) -> Engine:
     engine.load_model("default", device="cpu")
     folder = Path(tempfile.mkdtemp(prefix="bench-saes-"))
     for layer in layers:
-        engine.add_sae(
-            str(
-                make_sae(
-                    folder / f"L{layer}",
-                    d_in=engine.backend.info.d_model,
-                    layer=layer,
-                    d_sae=4608,
-                    seed=layer,
-                )
-            )
+        demo = demo_sae_folder(layer)
+        if (demo / "cfg.json").exists():
+            engine.add_sae(str(demo))
+            continue
+        random_sae = make_sae(
+            folder / f"L{layer}", d_in=engine.backend.info.d_model, layer=layer, d_sae=4608, seed=layer
         )
+        engine.add_sae(str(random_sae))
     return engine
 
 

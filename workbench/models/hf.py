@@ -11,6 +11,7 @@ import numpy as np
 from workbench.devices import dtype_name, resolve_device, resolve_dtype
 from workbench.errors import InputError
 from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
+from workbench.models.cpu_layout import store_linears_column_major
 from workbench.models.generation import GenerationRun
 from workbench.models.hf_loader import load_weights
 from workbench.models.packed_head import LogitsHead
@@ -41,6 +42,7 @@ class HFBackend:
             p.requires_grad_(False)
         self.tokenizer = tokenizer
         self.blocks = _decoder_blocks(model)
+        store_linears_column_major(self.blocks)  # batched CPU decoding: see cpu_layout.py
         param = next(model.parameters())
         self.device = str(param.device)
         self.dtype: torch.dtype = param.dtype

@@ -1,0 +1,49 @@
+"""Column-major decoder weights: same parameters and values, different strides, same outputs and tokens."""
+
+import torch
+
+from tests.factories import tiny_backend, tiny_llama
+from workbench.models.cpu_layout import store_linears_column_major
+from workbench.models.sampling import SamplingSettings
+from workbench.steering.compiled import compile_plan
+from workbench.steering.plan import SteeringPlan, Variant
+
+GREEDY = SamplingSettings(temperature=0.0, max_new_tokens=10, stop_at_eos=False)
+
+
+def test_every_block_linear_keeps_its_parameter_shape_and_values_but_not_its_strides():
+    model = tiny_llama(2, 64)
+    blocks = model.model.layers
+    linears = [m for m in blocks.modules() if type(m) is torch.nn.Linear]
+    before = {id(m.weight): (m.weight, m.weight.detach().clone()) for m in linears}
+    x = torch.randn(4, 64)
+    q_before = linears[0](x)
+
+    assert store_linears_column_major(blocks) == len(linears) == 14  # q, k, v, o, gate, up, down × 2 layers
+    for m in linears:
+        param, values = before[id(m.weight)]
+        assert m.weight is param  # hooks and optimisers holding the Parameter still hold it
+        assert torch.equal(m.weight, values) and m.weight.shape == values.shape
+        assert m.weight.t().is_contiguous() and not m.weight.is_contiguous()
+    torch.testing.assert_close(linears[0](x), q_before, rtol=1e-6, atol=1e-6)
+    assert model.lm_head.weight.is_contiguous()  # the unembedding is outside the blocks: untouched
+
+
+def test_weights_that_are_not_cpu_float32_are_left_alone():
+    blocks = tiny_llama(1, 64).to(torch.float16).model.layers
+    assert store_linears_column_major(blocks) == 0
+    assert all(m.weight.is_contiguous() for m in blocks.modules() if type(m) is torch.nn.Linear)
+
+
+def test_a_loaded_backend_decodes_the_same_tokens_as_row_major_weights():
+    backend = tiny_backend()  # HFBackend re-stores its blocks column-major on load
+    assert not backend.blocks[0].mlp.down_proj.weight.is_contiguous()
+    plan = SteeringPlan.with_baseline(Variant("copy"), Variant("copy 2"))
+    compiled = compile_plan(plan, [], backend.info, backend.capabilities, backend.device, backend.dtype)
+    prompt = backend.encode_prompt("the sea and the waves", chat=False)
+    ours = [p.token_ids for p in backend.generate(prompt, compiled, GREEDY).run().panes]
+    for m in backend.blocks.modules():
+        if type(m) is torch.nn.Linear:
+            m.weight.data = m.weight.data.contiguous()
+    theirs = [p.token_ids for p in backend.generate(prompt, compiled, GREEDY).run().panes]
+    assert ours == theirs and len(ours) == 3 and len(ours[0]) == 10
