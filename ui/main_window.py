@@ -174,9 +174,15 @@ class MainWindow(QMainWindow):
 
     # -- model ------------------------------------------------------------------------------------------------
     def load_model(
-        self, spec: str = "default", device: str = "auto", dtype: str = "auto", saes: list[str] | None = None
+        self,
+        spec: str = "default",
+        device: str = "auto",
+        dtype: str = "auto",
+        saes: list[str] | None = None,
+        keys: list[str] | None = None,
     ) -> None:
-        """Load a model with `saes` (default: the demo SAEs for the embedded model, none for others)."""
+        """Load a model with `saes` (default: the demo SAEs for the embedded model, none for others), keyed by
+        `keys` where given."""
         self.info = None
         self._indexes_asked.clear()
         self.session.model_loading()
@@ -184,7 +190,7 @@ class MainWindow(QMainWindow):
         self._update_controls()
         if saes is None:
             saes = self.default_saes if spec == "default" else []
-        self.worker.load_model(spec, device, dtype, saes)
+        self.worker.load_model(spec, device, dtype, saes, keys)
         self.statusBar().showMessage(f"loading {spec}…")
 
     def _model_loaded(self, info: ModelInfo) -> None:

@@ -24,7 +24,15 @@ from ui.session_state import EditorState, result_of, session_with_state
 from ui.undo import UndoTracker
 from ui.worker import RECORD_LABEL
 from workbench.models.sampling import SamplingSettings
-from workbench.session import MissingFile, Session, SessionError, load_session, missing_files, save_session
+from workbench.session import (
+    MissingFile,
+    SaeRecord,
+    Session,
+    SessionError,
+    load_session,
+    missing_files,
+    save_session,
+)
 from workbench.session.io import SESSION_SUFFIX
 from workbench.session.model import AnalysisValue
 from workbench.steering.plan import SteeringPlan, Variant
@@ -290,7 +298,7 @@ class SessionController(QObject):
         if skip_model:
             w.statusBar().showMessage(f"opened without its model ({session.model.spec} was not found)")
             return
-        if self._load_for(session, [s.spec for s in session.saes if s.key not in skip_saes]):
+        if self._load_for(session, [s for s in session.saes if s.key not in skip_saes]):
             self._analysis_after_load = True
         else:
             w.request_analysis()
@@ -302,20 +310,23 @@ class SessionController(QObject):
         self._save_when_recorded = None
         self._analysis_after_load = False
 
-    def _load_for(self, session: Session, saes: list[str]) -> bool:
-        """Load the session's model and SAEs unless they are what is loaded already; True if loading."""
+    def _load_for(self, session: Session, saes: list[SaeRecord]) -> bool:
+        """Load the session's model and SAEs (under the keys its edits name) unless they are what is loaded
+        already; True if loading."""
         w, loaded = self.window, self.loaded
+        specs, keys = [s.spec for s in saes], [s.key for s in saes]
         w.model_panel.spec.setEditText(session.model.spec)
         if loaded is not None and loaded.model.spec == session.model.spec:
-            if [s.spec for s in loaded.saes] == saes and [s.key for s in loaded.saes] == [s.key for s in session.saes]:
+            if [s.spec for s in loaded.saes] == specs and [s.key for s in loaded.saes] == keys:
                 return False
             self.loaded = None
             for s in loaded.saes:
                 w.worker.remove_sae(s.key)
-            for spec in saes:
-                w.worker.add_sae(spec)
+            for spec, key in zip(specs, keys, strict=True):
+                w.worker.add_sae(spec, key)
             return True
-        w.load_model(session.model.spec, w.model_panel.device.currentText(), w.model_panel.dtype.currentText(), saes)
+        device, dtype = w.model_panel.device.currentText(), w.model_panel.dtype.currentText()
+        w.load_model(session.model.spec, device, dtype, specs, keys)
         return True
 
     def _locate_missing(self, session: Session) -> tuple[Session, bool, frozenset[str]] | None:

@@ -105,18 +105,22 @@ class ModelWorker(QObject):
             self.host.shutdown()
 
     # -- model and SAEs -----------------------------------------------------------------------------------------
-    def load_model(self, spec: str, device: str, dtype: str, saes: list[str]) -> HostJob | None:
+    def load_model(
+        self, spec: str, device: str, dtype: str, saes: list[str], keys: list[str] | None = None
+    ) -> HostJob | None:
         if self._load is not None:
             self._load.cancel()
-        self._load = self._submit("load_model", "load model", spec=spec, device=device, dtype=dtype, saes=saes)
+        self._load = self._submit(
+            "load_model", "load model", spec=spec, device=device, dtype=dtype, saes=saes, keys=keys
+        )
         return self._load
 
     def cancel_load(self) -> None:
         if self._load is not None:
             self._load.cancel()
 
-    def add_sae(self, spec: str) -> HostJob | None:
-        return self._submit("add_sae", "add SAE", spec=spec)
+    def add_sae(self, spec: str, key: str | None = None) -> HostJob | None:
+        return self._submit("add_sae", "add SAE", spec=spec, key=key)
 
     def remove_sae(self, key: str) -> HostJob | None:
         return self._submit("remove_sae", "remove SAE", key=key)

@@ -61,12 +61,15 @@ class Engine:
         return backend
 
     # -- SAEs -----------------------------------------------------------------------------------------------
-    def add_sae(self, spec: str | SaeSpec) -> SaeSummary:
+    def add_sae(self, spec: str | SaeSpec, key: str | None = None) -> SaeSummary:
+        """Load an SAE. `key` (what edits name it by) is kept if it is free: a reopened session's edits name the
+        keys it was saved with, which load order alone would not reproduce (L8.2 once L8 was removed)."""
         if isinstance(spec, str):
             spec = SaeSpec.parse(spec)
         backend = self.backend
         loaded = load_sae(spec, backend.info, backend.device, key="")
-        loaded.key = self._new_key(loaded.layer)
+        taken = {s.key for s in self.saes}
+        loaded.key = key if key and key not in taken else self._new_key(loaded.layer)
         self.saes.append(loaded)
         return loaded.summary()
 

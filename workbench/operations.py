@@ -21,8 +21,16 @@ Emit = Callable[[str, Any], None]
 
 
 def load_model(
-    engine: Engine, token: CancelToken, emit: Emit, spec: str, device: str, dtype: str, saes: list[str]
+    engine: Engine,
+    token: CancelToken,
+    emit: Emit,
+    spec: str,
+    device: str,
+    dtype: str,
+    saes: list[str],
+    keys: list[str] | None = None,
 ) -> Any:
+    """Load the model, then `saes` (keyed by `keys` where given: a reopened session's keys)."""
     backend = engine.load_model(spec, device, dtype, progress=lambda p: emit("progress", p), cancel=token)
     emit("model", backend.info)
     emit("saes", engine.sae_summaries())
@@ -30,7 +38,7 @@ def load_model(
         token.raise_if_cancelled()
         emit("progress", Progress(f"loading SAE {n} of {len(saes)}", n, len(saes)))
         try:
-            engine.add_sae(sae)
+            engine.add_sae(sae, keys[n - 1] if keys and n <= len(keys) else None)
         except WorkbenchError as exc:  # one bad SAE must not undo the model load
             emit("failed", ("load SAE", str(exc)))
         emit("saes", engine.sae_summaries())
@@ -38,9 +46,9 @@ def load_model(
     return backend.info
 
 
-def add_sae(engine: Engine, _token: CancelToken, emit: Emit, spec: str) -> Any:
+def add_sae(engine: Engine, _token: CancelToken, emit: Emit, spec: str, key: str | None = None) -> Any:
     emit("progress", Progress(f"loading SAE {spec}"))
-    summary = engine.add_sae(spec)
+    summary = engine.add_sae(spec, key)
     emit("saes", engine.sae_summaries())
     emit("progress", Progress("ready", 1, 1))
     return summary

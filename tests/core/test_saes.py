@@ -99,3 +99,19 @@ def test_statistics_round_trip_and_are_found_next_to_the_sae(backend, tmp_path):
     assert stats.n_tokens == (14 - 1) + (9 - 1)
     assert ((stats.density >= 0) & (stats.density <= 1)).all()
     assert (stats.mean_activation <= stats.max_activation + 1e-6).all()
+
+
+def test_the_engine_keeps_a_requested_sae_key_when_it_is_free(backend, tmp_path):
+    from workbench.engine import Engine
+
+    engine = Engine()
+    engine._backend = backend  # the tiny model, without a load from disk
+    folder = str(make_sae(tmp_path / "s", d_in=64, layer=1))
+    assert engine.add_sae(folder).key == "L1"
+    assert engine.add_sae(folder).key == "L1.2"
+    engine.remove_sae("L1")
+    assert engine.add_sae(folder, key="L1.2").key == "L1"  # taken: a fresh key, never two SAEs under one key
+    engine.remove_sae("L1")
+    engine.remove_sae("L1.2")
+    assert engine.add_sae(folder, key="L1.2").key == "L1.2"  # a reopened session's edits name "L1.2"
+    assert [s.key for s in engine.saes] == ["L1.2"]

@@ -105,7 +105,7 @@ def open_engine(
     for record in session.saes:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        engine.add_sae(record.spec)
+        engine.add_sae(record.spec, record.key)
     return engine, notes
 
 
