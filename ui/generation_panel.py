@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from ui.panes import PanesView
 from workbench.errors import InputError
-from workbench.models.sampling import SamplingSettings
+from workbench.models.sampling import MAX_SEED, SamplingSettings
 
 
 class GenerationPanel(QWidget):
@@ -44,7 +44,7 @@ class GenerationPanel(QWidget):
         self.chat = QCheckBox("Chat template")
         self.chat.setChecked(True)
         self.chat.setToolTip("Wrap the prompt in the model's chat template; off = raw text continuation")
-        self.seed = _spin(0, 2**31 - 1, 0, "Seed: same seed and panes give the same tokens")
+        self.seed = _spin(0, MAX_SEED, 0, "Seed: same seed and panes give the same tokens")
         self.temperature = _dspin(0.0, 5.0, 0.7, 0.05, "Temperature (0 = greedy)")
         self.top_p = _dspin(0.01, 1.0, 0.9, 0.05, "Top-p (1 = off)")
         self.max_tokens = _spin(1, 4096, 64, "Max new tokens")

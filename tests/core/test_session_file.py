@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.models.sampling import SamplingSettings
+from workbench.models.sampling import MAX_SEED, SamplingSettings
 from workbench.saes.demo import demo_sae_folder
 from workbench.session import (
     SCHEMA_VERSION,
@@ -165,6 +165,7 @@ def _mutated(change):
         (lambda d: d["variants"][2]["edits"][1].update(sae="L9"), "names SAE 'L9'"),
         (lambda d: d["sampling"].update(top_p=0), "sampling: top-p must be in"),
         (lambda d: d["sampling"].update(seed=True), "sampling.seed: expected an integer"),
+        (lambda d: d["sampling"].update(seed=2**40), "sampling: seed must be between 0 and 2147483647"),
         (lambda d: d["outputs"][1].update(name="other"), "does not match variant 'ocean'"),
         (lambda d: d["outputs"][1]["token_ids"].append(49152), "49152 is out of range"),
         (lambda d: d["outputs"][1]["edits"].clear(), "0 outcomes for 1 enabled edits"),
@@ -377,7 +378,7 @@ def test_fuzz_truncated_or_overwritten_bytes(cut, junk):
     prompt=st.text(max_size=40),
     names=st.lists(st.text(max_size=10), min_size=1, max_size=3),
     strength=st.floats(allow_nan=False, allow_infinity=False, width=32),
-    seed=st.integers(0, 2**63 - 1),
+    seed=st.integers(0, MAX_SEED),
     analysis=st.dictionaries(
         st.text(min_size=1, max_size=10),
         st.one_of(st.integers(), st.text(max_size=10), st.booleans(), st.lists(st.integers(), max_size=3)),

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     import torch
 
 
+# Seeds fit a signed 32-bit int, so every seed a script or session uses can be typed into the window's seed box
+# (Qt spin boxes hold int32): a seed the window had to round would give other tokens.
+MAX_SEED = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
     seed: int = 0
@@ -37,7 +42,7 @@ class SamplingSettings:
                 "repetition penalty must be > 0",
             ),
             (self.max_new_tokens >= 1, "max new tokens must be ≥ 1"),
-            (self.seed >= 0, "seed must be ≥ 0"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED}"),
         ]
         for ok, message in checks:
             if not ok:
