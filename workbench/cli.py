@@ -20,6 +20,7 @@ from workbench.cli_session import COMMANDS as SESSION_COMMANDS
 from workbench.cli_session import check_save_target, save_generated
 from workbench.errors import Cancelled, InputError, WorkbenchError
 from workbench.jobs import CancelToken, Progress
+from workbench.quiet import quiet_libraries
 
 if TYPE_CHECKING:
     from workbench.engine import Engine
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None, launch_window: Callable[[], int] | N
             )
             return EXIT_BAD_INPUT
         return launch_window()
-    _quiet_libraries()
+    quiet_libraries()
     cancel = CancelToken()
     signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
     try:
@@ -357,24 +358,6 @@ def _print_progress(p: Progress) -> None:
     print(f"\r{p.phase}{step}\033[K", end="", file=sys.stderr, flush=True)
     if p.total and p.done >= p.total:
         print(file=sys.stderr)
-
-
-def _quiet_libraries() -> None:
-    """Library chatter (deprecation notes, progress bars) would bury our one-line messages on stderr."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # transformers' GGUF reader draws its own tqdm bar on the first load; our progress line covers it. tqdm
-    # reads TQDM_* when it is imported, which has not happened yet here.
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 def _describe_unexpected(exc: BaseException) -> str:

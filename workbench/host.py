@@ -142,6 +142,9 @@ class ModelHost:
 
 def _child_main(commands: Connection, events: Connection) -> None:
     """The model process: a listener thread for commands, and this thread running one job at a time."""
+    from workbench.quiet import quiet_libraries
+
+    quiet_libraries()  # before the engine imports transformers
     from workbench.engine import Engine
     from workbench.jobs import CancelToken
     from workbench.operations import OPERATIONS
