@@ -152,10 +152,11 @@ def test_save_then_open_in_a_new_window_gives_the_same_state_and_outputs(qtbot, 
     first = _window(qtbot, tmp_path)
     assert first.windowTitle() == "Untitled[*] — Steering Workbench" and not first.isWindowModified()
     assert first.session.open_session(source)
-    # It asks for the session's model and SAE (nothing is loaded), shows the outputs, and keeps hidden settings.
+    # It asks for the session's model and SAE under the key its edits name (nothing is loaded), shows the outputs,
+    # and keeps hidden settings.
     assert first.requests[-1] == (
         "load_model",
-        {"spec": "default", "device": "auto", "dtype": "auto", "saes": [str(tmp_path / "sae_L8")]},
+        {"spec": "default", "device": "auto", "dtype": "auto", "saes": [str(tmp_path / "sae_L8")], "keys": ["L8"]},
     )
     assert _pane_texts(first) == ["I like it", "Waves and tides"]
     assert first.generation.settings().top_k == 7
