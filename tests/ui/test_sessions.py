@@ -7,6 +7,7 @@ recorded instead of run. The last test saves a real run of the embedded model an
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -219,6 +220,30 @@ def test_a_missing_sae_folder_can_be_located(qtbot, tmp_path):
     assert [(m.kind, m.key) for m in asked] == [("sae", "L8")]
     assert window.requests[-1][1]["saes"] == [str(moved)]
     assert window.session.base.sae("L8").spec == str(moved)  # a save records the new place
+
+
+def test_a_missing_model_file_can_be_located_or_left_out(qtbot, tmp_path):
+    gone = tmp_path / "models" / "smol.gguf"
+    session = replace(_session(tmp_path), model=replace(_session(tmp_path).model, spec=str(gone), source="gguf"))
+    save_session(tmp_path / "s.swsession", session)
+    saved = (tmp_path / "s.swsession").read_bytes()
+    found = tmp_path / "found.gguf"
+    found.write_bytes(b"GGUF")  # only its existence is checked before the load is asked for
+    window = _window(qtbot, tmp_path)
+    asked = []
+    window.session.locate = lambda missing: asked.append(missing) or str(found)
+    assert window.session.open_session(tmp_path / "s.swsession")
+    assert [(m.kind, m.path) for m in asked] == [("model", str(gone))]
+    assert window.requests[-1][0] == "load_model" and window.requests[-1][1]["spec"] == str(found)
+    assert window.session.base.model.spec == str(found)  # a save records the new place
+
+    other = _window(qtbot, tmp_path, "other.ini")
+    other.session.locate = lambda missing: ""  # "open without it"
+    assert other.session.open_session(tmp_path / "s.swsession")
+    assert not any(name == "load_model" for name, _ in other.requests)
+    assert _pane_texts(other) == ["I like it", "Waves and tides"]  # the recorded outputs still show
+    assert "opened without its model" in other.statusBar().currentMessage()
+    assert (tmp_path / "s.swsession").read_bytes() == saved  # locating changes the open session, not the file
 
 
 def test_dropping_a_session_file_opens_it(qtbot, tmp_path):
