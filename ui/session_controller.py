@@ -34,7 +34,8 @@ from workbench.session import (
     save_session,
 )
 from workbench.session.io import SESSION_SUFFIX
-from workbench.session.model import AnalysisValue
+from workbench.session.model import AnalysisValue, PaneOutput
+from workbench.session.replay import compare_panes, summarise_panes
 from workbench.steering.plan import SteeringPlan, Variant
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class SessionController(QObject):
         self.recovered = False
         self.base: Session | None = None  # model, SAEs and environment to save with (and outputs, if any)
         self.loaded: Session | None = None  # the model process's last record: what is loaded now
+        # The opened session's inputs and recorded outputs: a run of exactly those inputs is a replay.
+        self.recording: tuple[EditorState, tuple[PaneOutput, ...]] | None = None
         self.records_in_flight = 0
         self._stale_records = 0  # records in flight that were asked for before the shown session changed
         self._analysis_after_load = False
@@ -218,6 +221,24 @@ class SessionController(QObject):
         """A run finished (the window holds it as its last result): new outputs are unsaved work."""
         self.tracker.stack.resetClean()
         self.request_record()
+        self._compare_with_recording()
+
+    def _compare_with_recording(self) -> None:
+        """A finished run of exactly the opened session's inputs replays it: say whether the tokens are the same
+        (the point of saving a session is getting them again next week)."""
+        w, result = self.window, self.window.last_result
+        if self.recording is None or result is None or w.last_plan is None or result.cancelled:
+            return
+        state, outputs = self.recording
+        if (w.last_prompt, w.last_chat, result.settings, w.last_plan) != (
+            state.prompt.strip(),
+            state.chat,
+            state.settings,
+            state.plan,
+        ):
+            return
+        message = summarise_panes(compare_panes(outputs, result.panes))
+        w.statusBar().showMessage(f"{w.statusBar().currentMessage()} · replay: {message}")
 
     def model_loading(self) -> None:
         """A model load started: what was recorded as loaded no longer is."""
@@ -233,6 +254,7 @@ class SessionController(QObject):
             self.apply_state(state)
         self.window.show_run(state.plan, None, "", True)
         self.base = self.base.without_outputs() if self.base is not None else None
+        self.recording = None
         self._set_file(None, clean=True)
         self.autosaver.clear()
         return True
@@ -292,6 +314,7 @@ class SessionController(QObject):
             self.apply_state(EditorState.of(session))
         w.show_run(session.plan, result_of(session), session.prompt, session.chat, dict(session.analysis))
         self.base = session
+        self.recording = (EditorState.of(session), session.outputs) if session.outputs else None
         self._set_file(path, clean=clean)
         if not clean:
             self.autosaver.save_now()  # recovered work is in no file: keep it in the slot at once

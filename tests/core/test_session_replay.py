@@ -129,3 +129,22 @@ def test_a_session_for_another_model_shape_is_refused(engine, recorded):
         check_model_fits(other, engine)
     with pytest.raises(SessionError, match="nothing to replay"):
         replay_session(engine, replace(recorded, outputs=()))
+
+
+def test_panes_compare_token_by_token_and_summarise_in_one_line():
+    from workbench.models.generation import PaneResult
+    from workbench.session import PaneOutput
+    from workbench.session.replay import compare_panes, summarise_panes
+
+    recorded = (PaneOutput("baseline", (1, 2, 3), "a", "length"), PaneOutput("sea", (4, 5, 6), "b", "length"))
+    same = [
+        PaneResult("baseline", (1, 2, 3), "a", "length", (), 1.0),
+        PaneResult("sea", (4, 5, 6), "b", "length", (), 1.0),
+    ]
+    assert summarise_panes(compare_panes(recorded, same)) == "same tokens as the recording in all 2 panes"
+    other = [same[0], PaneResult("sea", (4, 5), "b", "eos", (), 1.0)]  # one token short: differs at index 2
+    panes = compare_panes(recorded, other)
+    assert [p.identical for p in panes] == [True, False] and panes[1].first_difference == 2
+    assert summarise_panes(panes) == "1 of 2 panes differ from the recording: 'sea' from token 2"
+    with pytest.raises(ValueError):
+        compare_panes(recorded, same[:1])  # a run of another plan is no replay

@@ -385,11 +385,32 @@ def test_a_generated_run_is_saved_with_its_outputs_and_reopens_identically(qtbot
     assert _state(reopened) == EditorState.of(saved)
     assert _state(reopened).plan == _state(window).plan
     assert _pane_texts(reopened) == [p.text for p in result.panes]
+
+    # Reopened where the model is loaded, Generate replays the recording and says whether the tokens are the same.
+    assert session.open_session(tmp_path / "run.swsession")
+    assert window.info is not None  # the same model and SAEs are loaded already: nothing reloads
+    with qtbot.waitSignal(window.worker.generationFinished, timeout=120_000):
+        window.generate()
+    assert window.statusBar().currentMessage().endswith("replay: same tokens as the recording in all 2 panes")
+    state, outputs = session.recording
+    changed = replace(outputs[1], token_ids=(outputs[1].token_ids[0], -1, *outputs[1].token_ids[2:]))
+    session.recording = (state, (outputs[0], changed))
+    session._compare_with_recording()
+    assert (
+        window.statusBar()
+        .currentMessage()
+        .endswith(f"replay: 1 of 2 panes differ from the recording: '{result.panes[1].name}' from token 1")
+    )
+    window.generation.seed.setValue(window.generation.seed.value() + 1)  # other inputs: not a replay
+    with qtbot.waitSignal(window.worker.generationFinished, timeout=120_000):
+        window.generate()
+    assert "replay" not in window.statusBar().currentMessage()
+
     # Leave the shared window as it was for the tests that follow.
     with session.tracker.restoring():
         session.apply_state(before)
     session.tracker.reset()
-    session.path = path
+    session.path, session.recording = path, None
 
 
 def test_session_files_are_the_ones_the_window_accepts():

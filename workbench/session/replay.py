@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 from workbench.errors import WorkbenchError
 from workbench.jobs import CancelToken, ProgressCallback, ignore_progress
 from workbench.session.errors import SessionError
-from workbench.session.model import Session
+from workbench.session.model import PaneOutput, Session
 from workbench.session.record import hash_differences, library_versions, missing_files
 from workbench.steering.plan import SteeringPlan
 
 if TYPE_CHECKING:
     from workbench.engine import Engine
-    from workbench.models.generation import GenerationResult, TokenEvent
+    from workbench.models.generation import GenerationResult, PaneResult, TokenEvent
     from workbench.saes.loader import LoadedSae
 
 
@@ -134,7 +134,13 @@ def replay_session(
     if result.cancelled:
         raise Cancelled()
     notes += strength_notes(session, result)
-    panes = tuple(
+    panes = compare_panes(session.outputs, result.panes)
+    return ReplayReport(panes=panes, prompt_identical=prompt_identical, notes=tuple(notes))
+
+
+def compare_panes(recorded: Sequence[PaneOutput], replayed: Sequence[PaneResult]) -> tuple[PaneReplay, ...]:
+    """Each recorded pane against the same pane of a new run of the same plan (panes in plan order)."""
+    return tuple(
         PaneReplay(
             name=rec.name,
             identical=tuple(new.token_ids) == rec.token_ids,
@@ -143,9 +149,17 @@ def replay_session(
             recorded_text=rec.text,
             replayed_text=new.text,
         )
-        for rec, new in zip(session.outputs, result.panes, strict=True)
+        for rec, new in zip(recorded, replayed, strict=True)
     )
-    return ReplayReport(panes=panes, prompt_identical=prompt_identical, notes=tuple(notes))
+
+
+def summarise_panes(panes: Sequence[PaneReplay]) -> str:
+    """One line for people: all identical, or which panes differ and from which generated token."""
+    different = [p for p in panes if not p.identical]
+    if not different:
+        return f"same tokens as the recording in all {len(panes)} panes"
+    where = ", ".join(f"'{p.name}' from token {p.first_difference}" for p in different)
+    return f"{len(different)} of {len(panes)} panes differ from the recording: {where}"
 
 
 def check_model_fits(session: Session, engine: Engine) -> None:
