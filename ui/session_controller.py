@@ -34,7 +34,7 @@ from workbench.session import (
     save_session,
 )
 from workbench.session.io import SESSION_SUFFIX
-from workbench.session.model import AnalysisValue, PaneOutput
+from workbench.session.model import AnalysisValue
 from workbench.session.replay import compare_panes, summarise_panes
 from workbench.steering.plan import SteeringPlan, Variant
 
@@ -55,8 +55,10 @@ class SessionController(QObject):
         self.recovered = False
         self.base: Session | None = None  # model, SAEs and environment to save with (and outputs, if any)
         self.loaded: Session | None = None  # the model process's last record: what is loaded now
-        # The opened session's inputs and recorded outputs: a run of exactly those inputs is a replay.
-        self.recording: tuple[EditorState, tuple[PaneOutput, ...]] | None = None
+        # The opened session, if it has outputs: a run of exactly its inputs is a replay. While its outputs are
+        # the ones shown (`showing_recording`), a fresh record keeps their provenance.
+        self.recording: Session | None = None
+        self.showing_recording = False
         self.records_in_flight = 0
         self._stale_records = 0  # records in flight that were asked for before the shown session changed
         self._analysis_after_load = False
@@ -185,6 +187,8 @@ class SessionController(QObject):
     def _recorded(self, session: Session) -> None:
         self.loaded = session
         if self._take_record():
+            if self.showing_recording and self.recording is not None:
+                session = session.with_provenance_of(self.recording)
             self.base = session
             self.autosaver.changed()
         if self._analysis_after_load:
@@ -220,8 +224,9 @@ class SessionController(QObject):
     def generated(self) -> None:
         """A run finished (the window holds it as its last result): new outputs are unsaved work."""
         self.tracker.stack.resetClean()
-        self.request_record()
         self._compare_with_recording()
+        self.showing_recording = False  # the panes hold this run's outputs now
+        self.request_record()
 
     def _compare_with_recording(self) -> None:
         """A finished run of exactly the opened session's inputs replays it: say whether the tokens are the same
@@ -229,7 +234,7 @@ class SessionController(QObject):
         w, result = self.window, self.window.last_result
         if self.recording is None or result is None or w.last_plan is None or result.cancelled:
             return
-        state, outputs = self.recording
+        state, outputs = EditorState.of(self.recording), self.recording.outputs
         if (w.last_prompt, w.last_chat, result.settings, w.last_plan) != (
             state.prompt.strip(),
             state.chat,
@@ -254,7 +259,7 @@ class SessionController(QObject):
             self.apply_state(state)
         self.window.show_run(state.plan, None, "", True)
         self.base = self.base.without_outputs() if self.base is not None else None
-        self.recording = None
+        self.recording, self.showing_recording = None, False
         self._set_file(None, clean=True)
         self.autosaver.clear()
         return True
@@ -314,7 +319,8 @@ class SessionController(QObject):
             self.apply_state(EditorState.of(session))
         w.show_run(session.plan, result_of(session), session.prompt, session.chat, dict(session.analysis))
         self.base = session
-        self.recording = (EditorState.of(session), session.outputs) if session.outputs else None
+        self.recording = session if session.outputs else None
+        self.showing_recording = self.recording is not None
         self._set_file(path, clean=clean)
         if not clean:
             self.autosaver.save_now()  # recovered work is in no file: keep it in the slot at once

@@ -132,6 +132,30 @@ def test_helpers_return_changed_copies():
         session.output("nope")
 
 
+def test_a_fresh_record_keeps_a_recordings_provenance_for_its_outputs():
+    recording = make_session()
+    other_sae = SaeRecord("L8", "/moved/L8", "folder", 8, 4608, "model.layers.8", "c" * 64)
+    added = SaeRecord("L15", "/saes/L15", "folder", 15, 4608, "model.layers.15", "d" * 64)
+    fresh = replace(
+        make_session(generated=False),
+        model=replace(recording.model, sha256="b" * 64),
+        environment=Environment("cuda", "bfloat16", {"torch": "2.13.0"}),
+        saes=(recording.saes[0], added),
+        prompt="changed since",
+    )
+    kept = fresh.with_provenance_of(recording)
+    assert (kept.environment, kept.outputs, kept.prompt_ids) == (
+        recording.environment,
+        recording.outputs,
+        recording.prompt_ids,
+    )
+    assert kept.model == recording.model and kept.saes == (recording.saes[0], added)  # recorded hashes kept
+    assert kept.prompt == "changed since"  # the inputs are the editor's, not the provenance's
+    located = replace(fresh, model=replace(fresh.model, spec="/models/smol.gguf"), saes=(other_sae,))
+    moved = located.with_provenance_of(recording)
+    assert moved.model == located.model and moved.saes == (other_sae,)  # another file: today's record
+
+
 def test_a_session_that_would_not_load_again_is_refused_before_writing(tmp_path):
     path = save_session(tmp_path / "s.json", make_session())
     before = path.read_bytes()

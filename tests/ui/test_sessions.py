@@ -246,6 +246,31 @@ def test_a_missing_model_file_can_be_located_or_left_out(qtbot, tmp_path):
     assert (tmp_path / "s.swsession").read_bytes() == saved  # locating changes the open session, not the file
 
 
+def test_a_reopened_recording_keeps_where_its_outputs_came_from_until_a_new_run(qtbot, tmp_path):
+    made = _session(tmp_path)
+    opened = replace(made, environment=Environment("cuda", "bfloat16", {"torch": "2.13.0"}))
+    opened = replace(opened, model=replace(opened.model, sha256="a" * 64))
+    save_session(tmp_path / "gpu.swsession", opened)
+    window = _window(qtbot, tmp_path)
+    assert window.session.open_session(tmp_path / "gpu.swsession")
+    # The model process records what is loaded here: another machine, today's files, an SAE added since.
+    extra = SaeRecord("L15", str(tmp_path / "sae_L15"), "folder", 15, 4608, "blocks.15.hook_resid_post")
+    here = replace(
+        opened,
+        environment=Environment("cpu", "float32", {"torch": "2.13.0"}),
+        model=replace(opened.model, sha256="b" * 64),
+        saes=(*opened.saes, extra),
+        outputs=(opened.outputs[0],),
+    )
+    window.session._recorded(here)
+    base = window.session.base
+    assert base.environment == opened.environment and base.outputs == opened.outputs
+    assert base.model.sha256 == "a" * 64 and base.saes == (*opened.saes, extra)
+    window.session.showing_recording = False  # what a new run does: its outputs are this machine's
+    window.session._recorded(here)
+    assert window.session.base == here
+
+
 def test_dropping_a_session_file_opens_it(qtbot, tmp_path):
     path = tmp_path / "dropped.swsession"
     save_session(path, _session(tmp_path))
@@ -392,9 +417,9 @@ def test_a_generated_run_is_saved_with_its_outputs_and_reopens_identically(qtbot
     with qtbot.waitSignal(window.worker.generationFinished, timeout=120_000):
         window.generate()
     assert window.statusBar().currentMessage().endswith("replay: same tokens as the recording in all 2 panes")
-    state, outputs = session.recording
+    outputs = session.recording.outputs
     changed = replace(outputs[1], token_ids=(outputs[1].token_ids[0], -1, *outputs[1].token_ids[2:]))
-    session.recording = (state, (outputs[0], changed))
+    session.recording = replace(session.recording, outputs=(outputs[0], changed))
     session._compare_with_recording()
     assert (
         window.statusBar()

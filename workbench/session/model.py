@@ -153,6 +153,26 @@ class Session:
         self.sae(key)  # a clear error for an unknown key
         return replace(self, saes=tuple(replace(s, spec=spec) if s.key == key else s for s in self.saes))
 
+    def with_provenance_of(self, recording: Session) -> Session:
+        """This fresh record of what is loaded, holding `recording`'s outputs as `recording` made them.
+
+        Reopening a session records the loaded model again (on this machine, with these files); saving it then
+        must not claim its outputs came from here. So the outputs, prompt ids and environment (device, dtype,
+        versions) are the recording's, and the model and each SAE still named by the same spec keep their
+        recorded entries (the hashes of the files the outputs came from; a replay compares those with today's).
+        SAEs added since come from this record.
+        """
+        recorded_saes = {(s.key, s.spec): s for s in recording.saes}
+        model = recording.model if recording.model.spec == self.model.spec else self.model
+        return replace(
+            self,
+            model=model,
+            saes=tuple(recorded_saes.get((s.key, s.spec), s) for s in self.saes),
+            environment=recording.environment,
+            prompt_ids=recording.prompt_ids,
+            outputs=recording.outputs,
+        )
+
     def without_outputs(self) -> Session:
         """A copy with the plan and prompt but no outputs (they no longer match once either changes)."""
         return replace(self, outputs=(), prompt_ids=())
