@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ui.recovery_banner import RecoveryBanner
+from ui.banner import RecoveryBanner
 from workbench.session import Session, SessionError, autosave, clear_autosave, load_session, pending_autosave
 
 AUTOSAVE_PAUSE_MS = 1500  # written once changes pause this long…

@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QPaintEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from ui.banner import ErrorBanner
 from ui.feature_search import FeatureSearch
 from ui.generation_panel import GenerationPanel
 from ui.heatmap_view import HeatmapView
@@ -25,32 +26,6 @@ from workbench.session.model import AnalysisValue
 from workbench.steering.plan import SteeringPlan
 
 FIRST_PAINT_WAIT_MS = 1000
-
-
-class ErrorBanner(QWidget):
-    """A readable, dismissable message at the top of the window: errors never end the app."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("errorBanner")
-        # A plain QWidget subclass paints no style-sheet background without this: white text on the window grey.
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("Dismiss")
-        close.clicked.connect(self.hide)
-        layout.addWidget(self.label)
-        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
-        self.setStyleSheet("#errorBanner { background: #b3261e; } #errorBanner QLabel { color: white; }")
-        self.hide()
-
-    def show_message(self, text: str) -> None:
-        self.label.setText(text)
-        self.show()
 
 
 class MainWindow(QMainWindow):

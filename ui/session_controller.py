@@ -18,8 +18,8 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from ui import session_dialogs as dialogs
 from ui.autosave import Autosaver
+from ui.banner import RecoveryBanner
 from ui.recent import RecentSessions, fill_recent_menu
-from ui.recovery_banner import RecoveryBanner
 from ui.session_state import EditorState, result_of, session_with_state
 from ui.undo import UndoTracker
 from ui.worker import RECORD_LABEL

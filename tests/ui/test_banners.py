@@ -5,8 +5,7 @@ from PySide6.QtCore import QPoint
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from ui.main_window import ErrorBanner
-from ui.recovery_banner import RecoveryBanner
+from ui.banner import ErrorBanner, RecoveryBanner
 
 
 @pytest.mark.parametrize(
