@@ -68,8 +68,7 @@ class Engine:
             spec = SaeSpec.parse(spec)
         backend = self.backend
         loaded = load_sae(spec, backend.info, backend.device, key="")
-        taken = {s.key for s in self.saes}
-        loaded.key = key if key and key not in taken else self._new_key(loaded.layer)
+        loaded.key = self._new_key(loaded.layer, key)
         self.saes.append(loaded)
         return loaded.summary()
 
@@ -87,8 +86,11 @@ class Engine:
     def sae_summaries(self) -> list[SaeSummary]:
         return [s.summary() for s in self.saes]
 
-    def _new_key(self, layer: int) -> str:
+    def _new_key(self, layer: int, wanted: str | None = None) -> str:
+        """`wanted` if it is free, else the first free of L{layer}, L{layer}.2, …"""
         taken = {s.key for s in self.saes}
+        if wanted and wanted not in taken:
+            return wanted
         key, n = f"L{layer}", 2
         while key in taken:
             key, n = f"L{layer}.{n}", n + 1
