@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.jobs import Progress
+from workbench.progress import Progress
 from workbench.models.protocol import ModelInfo
 from workbench.saes.loader import SaeSummary
 

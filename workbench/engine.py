@@ -11,7 +11,8 @@ from typing import Any
 
 from workbench.analysis.activations import FeatureActivations, capture_activations
 from workbench.errors import InputError, SaeLoadError
-from workbench.jobs import CancelToken, ProgressCallback, ignore_progress
+from workbench.cancel import CancelToken
+from workbench.progress import ProgressCallback, ignore_progress
 from workbench.models.generation import GenerationRun
 from workbench.models.hf import HFBackend
 from workbench.models.sampling import SamplingSettings

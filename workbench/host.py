@@ -146,7 +146,7 @@ def _child_main(commands: Connection, events: Connection) -> None:
 
     quiet_libraries()  # before the engine imports transformers
     from workbench.engine import Engine
-    from workbench.jobs import CancelToken
+    from workbench.cancel import CancelToken
     from workbench.operations import OPERATIONS
 
     engine = Engine()

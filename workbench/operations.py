@@ -12,7 +12,8 @@ from typing import Any
 
 from workbench.engine import Engine
 from workbench.errors import WorkbenchError
-from workbench.jobs import CancelToken, Progress
+from workbench.cancel import CancelToken
+from workbench.progress import Progress
 from workbench.models.generation import GenerationResult
 from workbench.models.sampling import SamplingSettings
 from workbench.steering.plan import SteeringPlan

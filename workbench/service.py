@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 from workbench.engine import Engine
 from workbench.errors import Cancelled
-from workbench.jobs import CancelToken
+from workbench.cancel import CancelToken
 
 T = TypeVar("T")
 

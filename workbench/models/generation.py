@@ -18,7 +18,7 @@ from workbench.models.sampling import RowSampler, SamplingSettings
 if TYPE_CHECKING:
     import torch
 
-    from workbench.jobs import CancelToken
+    from workbench.cancel import CancelToken
     from workbench.steering.compiled import CompiledPlan, EditFiring
 
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from workbench.devices import dtype_name, resolve_device, resolve_dtype
 from workbench.errors import InputError
-from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
+from workbench.cancel import CancelToken
+from workbench.progress import Progress, ProgressCallback, ignore_progress
 from workbench.models.cpu_layout import store_linears_column_major
 from workbench.models.generation import GenerationRun
 from workbench.models.hf_loader import load_weights

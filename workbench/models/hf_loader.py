@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ModelLoadError
-from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
+from workbench.cancel import CancelToken
+from workbench.progress import Progress, ProgressCallback, ignore_progress
 from workbench.models.spec import EMBEDDED_NAME, ModelSource, ModelSpec
 from workbench.paths import cache_dir
 

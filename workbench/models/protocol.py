@@ -15,7 +15,7 @@ from workbench.steering.plan import EditMode
 if TYPE_CHECKING:
     import numpy as np
 
-    from workbench.jobs import CancelToken
+    from workbench.cancel import CancelToken
     from workbench.models.generation import GenerationRun, SamplingSettings
     from workbench.steering.compiled import CompiledPlan
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import InputError, WorkbenchError
-from workbench.jobs import CancelToken, ProgressCallback, ignore_progress
+from workbench.cancel import CancelToken
+from workbench.progress import ProgressCallback, ignore_progress
 from workbench.npzfile import read_npz, write_npz
 from workbench.saes.stats import FeatureStatistics, StatisticsTally, encode_texts
 

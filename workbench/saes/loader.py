@@ -11,7 +11,7 @@ from typing import Any
 from workbench.errors import SaeLoadError, WorkbenchError
 from workbench.models.protocol import ModelInfo
 from workbench.paths import cache_dir
-from workbench.saes.hooks import residual_layer
+from workbench.saes.hook_names import residual_layer
 from workbench.saes.spec import SaeSource, SaeSpec
 from workbench.saes.stats import STATS_FILE, FeatureStatistics
 

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import InputError
-from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
+from workbench.cancel import CancelToken
+from workbench.progress import Progress, ProgressCallback, ignore_progress
 
 DENSE_THRESHOLD = 0.1
 

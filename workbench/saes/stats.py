@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.errors import InputError, WorkbenchError
-from workbench.jobs import CancelToken, Progress, ProgressCallback, ignore_progress
+from workbench.cancel import CancelToken
+from workbench.progress import Progress, ProgressCallback, ignore_progress
 from workbench.npzfile import read_npz, write_npz
 
 if TYPE_CHECKING:

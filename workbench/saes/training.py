@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from workbench.corpus.build import pack_windows
-from workbench.jobs import CancelToken
+from workbench.cancel import CancelToken
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.analysis.diff import word_diff
-from workbench.session.heatmap_image import heatmap_png
+from workbench.session.heatmap_png import heatmap_png
 from workbench.session.io import atomic_write_bytes
 from workbench.session.model import Session
 from workbench.session.schema import SCHEMA_VERSION

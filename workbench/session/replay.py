@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
-from workbench.jobs import CancelToken, ProgressCallback, ignore_progress
+from workbench.cancel import CancelToken
+from workbench.progress import ProgressCallback, ignore_progress
 from workbench.session.errors import SessionError
 from workbench.session.model import PaneOutput, Session
 from workbench.session.record import hash_differences, library_versions, missing_files

@@ -6,7 +6,7 @@ import pytest
 
 from tests.factories import make_sae
 from workbench.errors import SaeLoadError
-from workbench.saes.hooks import residual_layer
+from workbench.saes.hook_names import residual_layer
 from workbench.saes.loader import load_sae
 from workbench.saes.spec import SaeSource, SaeSpec
 

@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench import __version__
-from workbench.cli_session import COMMANDS as SESSION_COMMANDS
-from workbench.cli_session import check_save_target, save_generated
+from workbench.cli.session import COMMANDS as SESSION_COMMANDS
+from workbench.cli.session import check_save_target, save_generated
 from workbench.errors import Cancelled, InputError, WorkbenchError
-from workbench.jobs import CancelToken, Progress
+from workbench.cancel import CancelToken
+from workbench.progress import Progress
 from workbench.quiet import quiet_libraries
 
 if TYPE_CHECKING:
@@ -95,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="one text per line, or JSONL with a 'text' field (default: the shipped held-out corpus)",
     )
 
-    from workbench.cli_saes import add_parsers
-    from workbench.cli_session import add_parsers as add_session_parsers
+    from workbench.cli.saes import add_parsers
+    from workbench.cli.session import add_parsers as add_session_parsers
 
     add_parsers(sub, common)
     add_session_parsers(sub, common)
@@ -143,7 +144,7 @@ def _engine(args: argparse.Namespace, cancel: CancelToken) -> Engine:
     model_spec = ModelSpec.parse(args.model)
     given = args.sae
     if not given and _demo_saes_apply(args):
-        from workbench.cli_saes import demo_sae_specs
+        from workbench.cli.saes import demo_sae_specs
 
         given = demo_sae_specs()  # the embedded model comes with its demo SAEs
     sae_specs = [SaeSpec.parse(s) for s in given]
@@ -164,7 +165,7 @@ def _engine(args: argparse.Namespace, cancel: CancelToken) -> Engine:
 
 def _demo_saes_apply(args: argparse.Namespace) -> bool:
     """Without --sae, the embedded default model gets the shipped demo SAEs (if this install has them)."""
-    from workbench.cli_saes import demo_sae_specs
+    from workbench.cli.saes import demo_sae_specs
 
     return args.model == "default" and bool(demo_sae_specs())
 
@@ -320,13 +321,13 @@ def cmd_stats(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] |
 
 
 def cmd_sae_metrics(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
-    from workbench.cli_saes import cmd_sae_metrics as run
+    from workbench.cli.saes import cmd_sae_metrics as run
 
     return run(args, cancel, _engine)
 
 
 def cmd_feature(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
-    from workbench.cli_saes import cmd_feature as run
+    from workbench.cli.saes import cmd_feature as run
 
     return run(args, cancel)
 

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from tests.core.test_session_replay import OCEAN, PROMPT, demo_sae_loaded, recorded_session
+from tests.core.session.test_session_replay import OCEAN, PROMPT, demo_sae_loaded, recorded_session
 from workbench.models.sampling import SamplingSettings
 from workbench.models.spec import embedded_gguf_path
 from workbench.saes.directions import sae_directions
@@ -24,7 +24,7 @@ from workbench.session.export_csv import write_csv
 from workbench.session.export_gguf import control_vector, read_control_vector, write_control_vector
 from workbench.session.export_report import edit_rows, write_html_report, write_markdown_report
 from workbench.session.export_script import write_script
-from workbench.session.heatmap_image import session_heatmaps
+from workbench.session.heatmap_png import session_heatmaps
 from workbench.steering.plan import SteeringPlan
 
 pytestmark = pytest.mark.integration

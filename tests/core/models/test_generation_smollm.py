@@ -3,7 +3,7 @@
 import pytest
 
 from tests.factories import make_sae
-from workbench.jobs import CancelToken
+from workbench.cancel import CancelToken
 from workbench.models.sampling import SamplingSettings
 from workbench.steering.plan import EditMode, FeatureEdit, SteeringPlan, Variant
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.test_session_file import make_session
+from tests.core.session.test_session_file import make_session
 from workbench.cli import main
 from workbench.saes.demo import demo_sae_folder
 from workbench.session import load_session, save_session
 
 SAE8 = str(demo_sae_folder(8))
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _run(capsys, *argv):

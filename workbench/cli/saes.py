@@ -1,4 +1,4 @@
-"""The SAE-quality subcommands of `steering-workbench`: `sae-metrics` and `feature` (see workbench/cli.py)."""
+"""The SAE-quality subcommands of `steering-workbench`: `sae-metrics` and `feature` (see workbench/cli/main.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import InputError
-from workbench.jobs import CancelToken, Progress
+from workbench.cancel import CancelToken
+from workbench.progress import Progress
 
 if TYPE_CHECKING:
     from workbench.engine import Engine

@@ -1,7 +1,7 @@
 """The session subcommands of `steering-workbench`: `replay` and `export`, and `generate --save-session`.
 
 Both read a session file and never write to it; every bad file is one line on stderr and exit code 2 (see
-workbench/cli.py).
+workbench/cli/main.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import InputError
-from workbench.jobs import CancelToken
+from workbench.cancel import CancelToken
 
 if TYPE_CHECKING:
     from workbench.engine import Engine
@@ -148,7 +148,7 @@ def _export(session: Session, args: argparse.Namespace, out: Path, cancel: Cance
     if not args.no_heatmaps and session.outputs and session.saes:
         from workbench.errors import WorkbenchError
         from workbench.session import SessionError
-        from workbench.session.heatmap_image import session_heatmaps
+        from workbench.session.heatmap_png import session_heatmaps
         from workbench.session.replay import open_engine
 
         try:

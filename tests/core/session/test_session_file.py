@@ -40,7 +40,7 @@ from workbench.session.migrations import MIGRATIONS, migrate
 from workbench.session.schema import session_to_dict
 from workbench.steering.plan import EditMode, FeatureEdit, PositionScope, SteeringPlan, StrengthUnit, Variant
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHA = "ab" * 32
 
 
@@ -451,7 +451,7 @@ def test_a_process_killed_while_saving_leaves_a_loadable_file(tmp_path):
     # A child rewrites the file in a loop with large sessions; SIGKILL lands somewhere inside a write.
     code = (
         "import sys; from dataclasses import replace\n"
-        "from tests.core.test_session_file import make_session\n"
+        "from tests.core.session.test_session_file import make_session\n"
         "from workbench.session import save_session\n"
         "big = replace(make_session(), prompt='x' * 2_000_000)\n"
         "print('ready', flush=True)\n"

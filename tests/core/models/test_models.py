@@ -4,7 +4,7 @@ import pytest
 
 from workbench.devices import resolve_device, resolve_dtype
 from workbench.errors import Cancelled, InputError, ModelLoadError
-from workbench.jobs import CancelToken
+from workbench.cancel import CancelToken
 from workbench.models.spec import ModelSource, ModelSpec
 
 

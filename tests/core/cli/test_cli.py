@@ -11,7 +11,7 @@ import pytest
 from tests.factories import make_sae
 from workbench.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
