@@ -1,19 +1,20 @@
 """Autosave and crash recovery: unsaved work is written to the autosave slot a few seconds after each change, the
 slot is emptied when the window closes cleanly, and a slot found at start-up (a crash, a kill) is offered back.
 
-Writing the slot is an atomic write of a small JSON file (milliseconds), so it runs on the GUI thread.
+It reads the document: what a save would write now goes to the slot. Writing the slot is an atomic write of a
+small JSON file (milliseconds), so it runs on the GUI thread.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ui.banner import RecoveryBanner
+from workbench.document import Document
 from workbench.session import Session, SessionError, autosave, clear_autosave, load_session, pending_autosave
 
 AUTOSAVE_PAUSE_MS = 1500  # written once changes pause this long…
@@ -26,12 +27,11 @@ class Autosaver(QObject):
     def __init__(
         self,
         banner: RecoveryBanner,
-        build: Callable[[], Session | None],
-        modified: Callable[[], bool],
+        document: Document,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.banner, self._build, self._modified = banner, build, modified
+        self.banner, self.document = banner, document
         self.pending: Path | None = None  # a slot left by an earlier run, while the user has not decided
         self.last_written: Path | None = None
         self.pause_ms, self.max_delay_ms = AUTOSAVE_PAUSE_MS, AUTOSAVE_MAX_DELAY_MS
@@ -52,7 +52,7 @@ class Autosaver(QObject):
 
     def changed(self) -> None:
         """Something the session holds changed: write the slot soon (each change pushes the write back)."""
-        if self.pending is None and self._modified():
+        if self.pending is None and self.document.modified:
             now = time.monotonic()
             if self._due is None:
                 self._due = now + self.max_delay_ms / 1000
@@ -62,9 +62,9 @@ class Autosaver(QObject):
     def save_now(self) -> Path | None:
         self.timer.stop()
         self._due = None
-        if self.pending is not None or not self._modified():
+        if self.pending is not None or not self.document.modified:
             return None
-        session = self._build()
+        session = self.document.session()
         if session is None:
             return None  # no model recorded yet: nothing a session could hold
         try:

@@ -8,14 +8,15 @@
 Hover shows the values; a click on a row opens that feature in the inspector. A grid is drawn only when its tab
 is visible (a hidden tab keeps its data and draws when shown), and each grid shows a hint until it has data,
 so the window opens without painting empty plots.
+
+The chosen pane, SAE and followed feature are the document's analysis selections: a choice here is written
+there, and a session's selections show as soon as their pane and SAE exist (until then the document keeps them,
+so a save keeps them too).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -28,8 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.heatmap_grid import Grid
 from workbench.analysis.feature_layers import FeatureLayers
 from workbench.analysis.heatmap import HeatmapData
+from workbench.document import Document
 
 ROW_LABEL_CHARS = 30
 TAB_FEATURES, TAB_LAYERS, TAB_NORMS = 0, 1, 2
@@ -43,109 +46,8 @@ LAYERS_TIP = (
 )
 
 
-def _short(token: str) -> str:
-    token = token.replace("\n", "⏎").replace(" ", "·")
-    return token if len(token) <= 10 else token[:9] + "…"
-
-
 def _clip(text: str, n: int = ROW_LABEL_CHARS) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-class _Grid(QStackedWidget):
-    """A hint until data arrives, then an image with token ticks below and row labels at the left.
-
-    Reports the hovered and clicked cell; marks where the prompt ends with a dashed line.
-    """
-
-    hovered = Signal(int, int)  # row, column (-1, -1 when outside)
-    clicked = Signal(int, int)
-
-    def __init__(self, colormap: str, hint: str) -> None:
-        super().__init__()
-        self.hint = QLabel(hint)
-        self.hint.setObjectName("hint")
-        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint.setWordWrap(True)
-        self.addWidget(self.hint)
-        self.plot = pg.PlotWidget()
-        self.addWidget(self.plot)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(pg.colormap.get(colormap))
-        self.plot.addItem(self.image)
-        self.prompt_line = pg.InfiniteLine(angle=90, pen=pg.mkPen((128, 128, 128), width=1, style=Qt.PenStyle.DashLine))
-        self.prompt_line.setToolTip("Left: the prompt; right: the generated tokens")
-        self.plot.addItem(self.prompt_line)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=True, y=False)
-        self.plot.invertY(True)
-        self.plot.hideButtons()
-        self.shape: tuple[int, int] = (0, 0)
-        self.rows: list[str] = []
-        self.columns: list[str] = []
-        self.plot.scene().sigMouseMoved.connect(self._moved)
-        self.image.mouseClickEvent = self._image_clicked  # type: ignore[method-assign]
-
-    def show_hint(self, text: str) -> None:
-        self.hint.setText(text)
-        self.setCurrentWidget(self.hint)
-
-    def show_matrix(
-        self,
-        matrix: np.ndarray,
-        rows: list[str],
-        columns: list[str],
-        prompt_len: int,
-        levels: tuple[float, float] | None = None,
-    ) -> None:
-        self.shape = (int(matrix.shape[0]), int(matrix.shape[1]))
-        self.rows, self.columns = rows, columns
-        if levels is None:
-            # Colour levels ignore position 0: the first token's residual is an outlier that would wash out the rest.
-            body = matrix[:, 1:] if matrix.shape[1] > 1 else matrix
-            top = float(body.max()) if body.size and body.max() > 0 else 1.0
-            levels = (float(min(0.0, body.min(initial=0.0))), top)
-        self.image.setImage(matrix, levels=levels, autoDownsample=False)
-        self.image.setRect(0, 0, matrix.shape[1], matrix.shape[0])
-        self.prompt_line.setValue(prompt_len)
-        self.prompt_line.setVisible(0 < prompt_len < matrix.shape[1])
-        self.plot.getAxis("left").setTicks([[(i + 0.5, r) for i, r in enumerate(rows)]])
-        self._update_ticks()
-        self.plot.setXRange(0, max(matrix.shape[1], 1), padding=0)
-        self.plot.setYRange(0, max(matrix.shape[0], 1), padding=0)
-        self.setCurrentWidget(self.plot)
-
-    def _update_ticks(self) -> None:
-        if not self.columns:
-            return
-        labels = [_short(t) for t in self.columns]
-        # One label per `step` tokens, so that labels never overlap at the current width.
-        metrics = QFontMetrics(self.plot.getAxis("bottom").style.get("tickFont") or self.font())
-        widest = max(metrics.horizontalAdvance(t) for t in labels) + 8
-        axis_width = max(1, self.plot.width() - self.plot.getAxis("left").width() - 10)
-        per_label = axis_width / max(1, len(labels))
-        step = max(1, int(np.ceil(widest / per_label)))
-        self.plot.getAxis("bottom").setTicks([[(i + 0.5, t) for i, t in enumerate(labels) if i % step == 0]])
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # Qt override
-        super().resizeEvent(event)
-        self._update_ticks()
-
-    def _cell(self, scene_pos: object) -> tuple[int, int]:
-        point = self.plot.plotItem.vb.mapSceneToView(scene_pos)
-        row, col = int(np.floor(point.y())), int(np.floor(point.x()))
-        if 0 <= row < self.shape[0] and 0 <= col < self.shape[1]:
-            return row, col
-        return -1, -1
-
-    def _moved(self, pos: object) -> None:
-        self.hovered.emit(*self._cell(pos))
-
-    def _image_clicked(self, event: object) -> None:
-        row, col = self._cell(event.scenePos())  # type: ignore[attr-defined]
-        if row >= 0:
-            event.accept()  # type: ignore[attr-defined]
-            self.clicked.emit(row, col)
 
 
 class HeatmapView(QWidget):
@@ -153,8 +55,9 @@ class HeatmapView(QWidget):
     requestChanged = Signal()  # pane or layer choice changed: ask for a new heatmap
     anchorChanged = Signal(str, int)  # sae key, feature: ask for that feature across layers
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, document: Document | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.document = document if document is not None else Document()
         self.data: HeatmapData | None = None
         self.layers_data: FeatureLayers | None = None
         self._drawn: set[int] = set()  # tabs whose grid shows the current data
@@ -181,13 +84,13 @@ class HeatmapView(QWidget):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.features_grid = _Grid("inferno", "Generate text to see which features fire on each of its tokens.")
+        self.features_grid = Grid("inferno", "Generate text to see which features fire on each of its tokens.")
         self.layers_hint = (
             "Pick a feature to follow across layers: click a row of 'Tokens × top features', choose it above, "
             "or use 'Across layers' in the inspector or the feature search."
         )
-        self.layers_grid = _Grid("inferno", self.layers_hint)
-        self.norms_grid = _Grid("viridis", "Generate text to see the residual stream's norm at each SAE layer.")
+        self.layers_grid = Grid("inferno", self.layers_hint)
+        self.norms_grid = Grid("viridis", "Generate text to see the residual stream's norm at each SAE layer.")
         self.tabs.addTab(self.features_grid, "Tokens × top features")
         self.tabs.addTab(self.layers_grid, "One feature × layers")
         self.tabs.addTab(self.norms_grid, "Residual norm × layers")
@@ -201,8 +104,8 @@ class HeatmapView(QWidget):
         self.features_grid.clicked.connect(self._features_clicked)
         self.layers_grid.clicked.connect(self._layers_clicked)
         self.tabs.currentChanged.connect(self._tab_changed)
-        self.pane_combo.currentIndexChanged.connect(lambda _i: self.requestChanged.emit())
-        self.sae_combo.currentIndexChanged.connect(lambda _i: self.requestChanged.emit())
+        self.pane_combo.currentIndexChanged.connect(lambda _i: self._chosen("heatmap_pane", self.pane_combo))
+        self.sae_combo.currentIndexChanged.connect(lambda _i: self._chosen("heatmap_sae", self.sae_combo))
 
     def _features_controls(self) -> QWidget:
         box = QWidget()
@@ -254,6 +157,38 @@ class HeatmapView(QWidget):
             index = combo.findData(current)
             combo.setCurrentIndex(index if index >= 0 else (1 if combo is self.pane_combo and combo.count() > 1 else 0))
             combo.blockSignals(False)
+        self._select_from_document(saes)
+
+    def _select_from_document(self, saes: list[tuple[str, str]]) -> None:
+        """Show the document's selections as far as their pane and SAE exist; a selection the document lacks
+        becomes the one shown. The caller asks for the analysis once everything is chosen."""
+        wanted = self.document.state.analysis
+        for key, combo in (("heatmap_pane", self.pane_combo), ("heatmap_sae", self.sae_combo)):
+            index = combo.findData(wanted.get(key))
+            if index >= 0:
+                combo.blockSignals(True)
+                combo.setCurrentIndex(index)
+                combo.blockSignals(False)
+            elif wanted.get(key) is None and combo.currentData() is not None:
+                self.document.set_analysis(**{key: combo.currentData()})
+        sae, feature = wanted.get("selected_sae"), wanted.get("selected_feature")
+        known = sae in [k for _label, k in saes]
+        if isinstance(sae, str) and isinstance(feature, int) and known and self._anchor != (sae, feature):
+            self.set_anchor(sae, feature)
+
+    def _chosen(self, key: str, combo: QComboBox) -> None:
+        self.document.set_analysis(**{key: combo.currentData()})
+        self.requestChanged.emit()
+
+    def pending(self) -> set[str]:
+        """The document's selections not shown yet (their SAE is still loading)."""
+        shown = {
+            "heatmap_pane": self.pane_combo.currentData(),
+            "heatmap_sae": self.sae_combo.currentData(),
+            "selected_sae": self._anchor[0] if self._anchor else None,
+            "selected_feature": self._anchor[1] if self._anchor else None,
+        }
+        return {k for k, v in self.document.state.analysis.items() if k in shown and shown[k] != v}
 
     @property
     def anchor(self) -> tuple[str, int] | None:
@@ -263,6 +198,7 @@ class HeatmapView(QWidget):
     def set_anchor(self, sae_key: str, feature: int, show: bool = False) -> None:
         """Follow this feature across layers (and switch to that tab if `show`)."""
         self._anchor = (sae_key, feature)
+        self.document.set_analysis(selected_sae=sae_key, selected_feature=feature)
         index = self.anchor_sae.findData(sae_key)
         if index >= 0:
             self.anchor_sae.setCurrentIndex(index)
@@ -278,6 +214,7 @@ class HeatmapView(QWidget):
     def clear_anchor(self) -> None:
         """Stop following a feature (its SAE went away)."""
         self._anchor = None
+        self.document.set_analysis(selected_sae=None, selected_feature=None)
         self.layers_data = None
         self._drawn.discard(TAB_LAYERS)
         self.layers_grid.show_hint(self.layers_hint)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -19,8 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.progress import Progress
+from workbench.document import Document, ModelChoice, Update
 from workbench.models.protocol import ModelInfo
+from workbench.progress import Progress
 from workbench.saes.loader import SaeSummary
 
 
@@ -30,8 +31,9 @@ class ModelPanel(QWidget):
     addSaeRequested = Signal(str)
     removeSaeRequested = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, document: Document | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.document = document if document is not None else Document()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
 
@@ -59,6 +61,13 @@ class ModelPanel(QWidget):
         dev_row.addWidget(self.device)
         dev_row.addWidget(self.dtype)
         form.addRow("Device", dev_row)
+        # The model choice is the document's (an opened session sets it): the combos show it and send changes.
+        self._show_choice(self.document.state.model)
+        self.spec.currentTextChanged.connect(lambda _t: self._chosen())
+        self.device.currentTextChanged.connect(lambda _t: self._chosen())
+        self.dtype.currentTextChanged.connect(lambda _t: self._chosen())
+        unsubscribe = self.document.subscribe(self._document_changed)
+        self.destroyed.connect(lambda _o=None: unsubscribe())
         buttons = QHBoxLayout()
         self.load_button = QPushButton("Load")
         self.load_button.clicked.connect(self._request_load)
@@ -101,6 +110,22 @@ class ModelPanel(QWidget):
         self.set_loading(False)
 
     # -- outgoing -----------------------------------------------------------------------------------------------
+    def _chosen(self) -> None:
+        choice = ModelChoice(self.spec.currentText().strip(), self.device.currentText(), self.dtype.currentText())
+        self.document.set_model(choice)
+
+    def _document_changed(self, update: Update) -> None:
+        if "model" in update.changed:
+            self._show_choice(update.after.model)
+
+    def _show_choice(self, choice: ModelChoice) -> None:
+        blockers = [QSignalBlocker(w) for w in (self.spec, self.device, self.dtype)]
+        if self.spec.currentText().strip() != choice.spec:
+            self.spec.setEditText(choice.spec)
+        self.device.setCurrentText(choice.device)
+        self.dtype.setCurrentText(choice.dtype)
+        del blockers
+
     def _request_load(self) -> None:
         self.loadRequested.emit(
             self.spec.currentText().strip() or "default", self.device.currentText(), self.dtype.currentText()

@@ -32,7 +32,8 @@ class RecentSessions:
 
     def prune(self) -> list[str]:
         """Drop entries whose file is gone; returns the dropped paths (for a message)."""
-        kept, gone = [], []
+        kept: list[str] = []
+        gone: list[str] = []
         for p in self.paths():
             (kept if Path(p).is_file() else gone).append(p)
         if gone:

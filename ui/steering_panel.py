@@ -1,8 +1,10 @@
-"""Steering panel: the variants (baseline first) and, for the selected variant, its edits grouped by layer."""
+"""Steering panel: the variants (baseline first) and, for the selected variant, its edits grouped by layer.
+
+The plan is the document's: every change here is a command sent to it, and the panel redraws from the document
+when something else changed the plan (undo, redo, an opened session). Which variant is selected is the panel's.
+"""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,7 +23,21 @@ from PySide6.QtWidgets import (
 
 from ui.edit_row import EditRow
 from workbench.analysis.inspect import default_label
+from workbench.document import (
+    AddEdit,
+    AddVariant,
+    Command,
+    Compound,
+    Document,
+    DuplicateVariant,
+    RemoveEdit,
+    RemoveVariant,
+    RenameVariant,
+    SetEdit,
+    Update,
+)
 from workbench.saes.loader import SaeSummary
+from workbench.saes.selection import sae_for_edit
 from workbench.steering.plan import FeatureEdit, SteeringPlan, StrengthUnit, Variant
 from workbench.steering.units import UnitScales
 
@@ -29,19 +45,17 @@ MAX_VARIANTS = 8
 
 
 class SteeringPanel(QWidget):
-    planChanged = Signal(object)  # SteeringPlan
+    planChanged = Signal(object)  # SteeringPlan: the document's plan changed (by this panel, undo, or opening)
     scalesNeeded = Signal(str, int)  # sae key, feature
     inspectRequested = Signal(str, int)  # sae key, feature
-    dragStarted = Signal()  # a strength slider was pressed: its moves until release are one undo step
-    dragFinished = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, document: Document | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plan = SteeringPlan.with_baseline(Variant("variant 1"))
+        self.document = document if document is not None else Document()
         self.saes: list[SaeSummary] = []
         self.scales: dict[tuple[str, int], tuple[UnitScales, str]] = {}
         self.rows: list[EditRow] = []
-        self._holding = False
+        self._sending = False  # this panel is sending a command: it updates its own view
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
 
@@ -94,63 +108,69 @@ class SteeringPanel(QWidget):
         ebox.addWidget(scroll, 1)
         layout.addWidget(edits_box, 1)
         self._refresh_variants(select=1)
+        unsubscribe = self.document.subscribe(self._document_changed)
+        self.destroyed.connect(lambda _o=None: unsubscribe())
 
     # -- plan -----------------------------------------------------------------------------------------------
-    def set_plan(self, plan: SteeringPlan, select: int | None = None) -> None:
-        self.plan = plan
-        self._refresh_variants(select=select)
+    @property
+    def plan(self) -> SteeringPlan:
+        return self.document.state.plan
 
-    def _commit(self, plan: SteeringPlan, rebuild: bool = True) -> None:
-        self.plan = plan
-        if rebuild:
-            self._refresh_variants(select=self.variant_list.currentRow())
-        if not self._holding:  # one user action, one notification (and so one undo step)
-            self.planChanged.emit(plan)
+    def _send(self, command: Command) -> bool:
+        """Send a command made here: the caller shows its result (no rebuild under the user's mouse)."""
+        self._sending = True
+        try:
+            return self.document.execute(command)
+        finally:
+            self._sending = False
+
+    def _document_changed(self, update: Update) -> None:
+        if "plan" not in update.changed:
+            return
+        if not self._sending:
+            # Undo, redo or an opened session: show the variant the step changed (undoing a slider move shows
+            # that slider), else keep the selection.
+            old, new = update.before.plan.variants, update.after.plan.variants
+            changed = next((i for i in range(len(new)) if i >= len(old) or old[i] != new[i]), None)
+            self._refresh_variants(select=self.selected if changed is None else min(changed, len(new) - 1))
+        self.planChanged.emit(update.after.plan)
 
     @property
     def selected(self) -> int:
         return max(self.variant_list.currentRow(), 0)
 
-    def _replace_variant(self, index: int, variant: Variant, rebuild: bool = True) -> None:
-        variants = list(self.plan.variants)
-        variants[index] = variant
-        self._commit(SteeringPlan(tuple(variants)), rebuild)
-
     def add_variant(self) -> None:
         if len(self.plan.variants) >= MAX_VARIANTS:
             return
-        names = set(self.plan.names)
-        n = len(self.plan.variants)
+        self._send(AddVariant(len(self.plan.variants), Variant(self._new_name())))
+        self._refresh_variants(select=len(self.plan.variants) - 1)
+
+    def _new_name(self) -> str:
+        names, n = set(self.plan.names), len(self.plan.variants)
         while f"variant {n}" in names:
             n += 1
-        self._commit(SteeringPlan((*self.plan.variants, Variant(f"variant {n}"))), rebuild=False)
-        self._refresh_variants(select=len(self.plan.variants) - 1)
+        return f"variant {n}"
 
     def duplicate_variant(self) -> None:
         index = self.selected
         if index == 0 or len(self.plan.variants) >= MAX_VARIANTS:
             return
-        source = self.plan.variants[index]
-        copy = replace(source, name=f"{source.name} copy")
-        variants = list(self.plan.variants)
-        variants.insert(index + 1, copy)
-        self._commit(SteeringPlan(tuple(variants)), rebuild=False)
+        self._send(DuplicateVariant(index, self.plan.variants[index]))
         self._refresh_variants(select=index + 1)
 
     def remove_variant(self) -> None:
         index = self.selected
         if index == 0:
             return
-        variants = [v for i, v in enumerate(self.plan.variants) if i != index]
-        self._commit(SteeringPlan(tuple(variants)), rebuild=False)
-        self._refresh_variants(select=min(index, len(variants) - 1))
+        self._send(RemoveVariant(index, self.plan.variants[index]))
+        self._refresh_variants(select=min(index, len(self.plan.variants) - 1))
 
     def _renamed(self, item: QListWidgetItem) -> None:
         index = self.variant_list.row(item)
         name = item.text().strip()
         if index <= 0 or not name or name == self.plan.variants[index].name:
             return
-        self._replace_variant(index, replace(self.plan.variants[index], name=name), rebuild=False)
+        self._send(RenameVariant(index, self.plan.variants[index].name, name))
 
     def add_feature(
         self, sae_key: str, feature: int, strength: float = 4.0, unit: StrengthUnit = StrengthUnit.RAW
@@ -159,18 +179,6 @@ class SteeringPanel(QWidget):
         sae = next((s for s in self.saes if s.key == sae_key), None)
         if sae is None:
             return
-        self._holding = True
-        try:
-            self._add_edit(sae, feature, strength, unit)
-        finally:
-            self._holding = False
-        self.planChanged.emit(self.plan)
-
-    def _add_edit(self, sae: SaeSummary, feature: int, strength: float, unit: StrengthUnit) -> None:
-        if self.selected == 0:
-            if len(self.plan.variants) == 1:
-                self.add_variant()
-            self.variant_list.setCurrentRow(1)
         edit = FeatureEdit(
             layer=sae.layer,
             feature=feature,
@@ -178,9 +186,18 @@ class SteeringPanel(QWidget):
             unit=unit,
             sae=sae.key if _several_at(self.saes, sae.layer) else None,
         )
-        variant = self.plan.variants[self.selected]
+        if self.selected == 0 and len(self.plan.variants) == 1:
+            # The baseline has no edits: a new variant takes it, in the same undo step.
+            name = self._new_name()
+            add = AddEdit(1, edit, name)
+            self._send(Compound(add.label, (AddVariant(1, Variant(name)), add)))
+            self._refresh_variants(select=1)
+            return
+        if self.selected == 0:
+            self.variant_list.setCurrentRow(1)
+        index = self.selected
+        self._send(AddEdit(index, edit, self.plan.variants[index].name))
         # Add one row instead of rebuilding every row of the variant.
-        self._replace_variant(self.selected, variant.with_edits((*variant.edits, edit)), rebuild=False)
         self._insert_row(edit)
         self._update_hint()
 
@@ -208,9 +225,8 @@ class SteeringPanel(QWidget):
                 row.set_scales(*facts)
 
     def _key_of(self, edit: FeatureEdit) -> str | None:
-        if edit.sae:
-            return edit.sae
-        return next((s.key for s in self.saes if s.layer == edit.layer), None)
+        sae = sae_for_edit(self.saes, edit.layer, edit.sae)  # the rule the model process steers by
+        return sae.key if sae is not None else None
 
     # -- views ----------------------------------------------------------------------------------------------
     def _refresh_variants(self, select: int | None = None) -> None:
@@ -263,25 +279,24 @@ class SteeringPanel(QWidget):
         row.changed.connect(self._edit_changed)
         row.removeRequested.connect(self._edit_removed)
         row.inspectRequested.connect(self._inspect)
-        row.slider.sliderPressed.connect(self.dragStarted)
-        row.slider.sliderReleased.connect(self.dragFinished)
+        # One drag of a slider, from press to release, is one undo step.
+        row.slider.sliderPressed.connect(self.document.begin_gesture)
+        row.slider.sliderReleased.connect(self.document.end_gesture)
         order = (edit.layer, edit.feature or 0)
         position = sum(1 for r in self.rows if (r.edit.layer, r.edit.feature or 0) <= order)
         self.edits_layout.insertWidget(position, row)
         self.rows.insert(position, row)
 
     def _edit_changed(self, old: FeatureEdit, new: FeatureEdit) -> None:
-        variant = self.plan.variants[self.selected]
-        edits = list(variant.edits)
-        edits[edits.index(old)] = new
+        index = self.selected
         # The row already shows the new value: do not rebuild the rows under the user's mouse.
-        self._replace_variant(self.selected, variant.with_edits(edits), rebuild=False)
+        self._send(SetEdit(index, self.plan.variants[index].edits.index(old), old, new))
 
     def _edit_removed(self, edit: FeatureEdit) -> None:
-        variant = self.plan.variants[self.selected]
-        edits = list(variant.edits)
-        edits.remove(edit)
-        self._replace_variant(self.selected, variant.with_edits(edits))
+        index = self.selected
+        variant = self.plan.variants[index]
+        self._send(RemoveEdit(index, variant.edits.index(edit), edit, variant.name))
+        self._refresh_variants(select=index)
 
     def _inspect(self, edit: FeatureEdit) -> None:
         key = self._key_of(edit)

@@ -14,7 +14,10 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from ui.session_state import EditorState
+from tests.ui.conftest import wait_for
+from workbench.document import Inputs
+from workbench.jobs import events as ev
+from workbench.jobs import requests as rq
 from workbench.models.sampling import SamplingSettings
 from workbench.saes.loader import SaeSummary
 from workbench.session import (
@@ -40,7 +43,7 @@ def _window(qtbot, tmp_path, name="settings.ini"):
     window = MainWindow(settings=QSettings(str(tmp_path / name), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     window.requests = []
-    window.worker._submit = lambda operation, label, channel=None, **kw: window.requests.append((operation, kw))
+    window.client.send = window.requests.append
     return window
 
 
@@ -73,22 +76,22 @@ def _pane_texts(window) -> list[str]:
 
 
 def _state(window):
-    return window.session.editor_state()
+    return window.document.state.inputs
 
 
 # -- undo / redo --------------------------------------------------------------------------------------------------
 def test_undo_and_redo_walk_every_kind_of_change_back_and_forth_exactly(qtbot, tmp_path):
     window = _window(qtbot, tmp_path)
     window._saes_changed(SAES)
-    steering, gen, stack = window.steering, window.generation, window.session.tracker.stack
+    steering, gen, doc = window.steering, window.generation, window.document
     states = [_state(window)]
     labels = []
 
     def step(action, label_start):
         action()
-        assert stack.count() == len(states), f"{label_start}: expected one new undo step"
+        assert doc.steps == len(states), f"{label_start}: expected one new undo step"
         states.append(_state(window))
-        labels.append(window.session.undo_action.text())
+        labels.append(window.session.edit.undo_action.text())
         assert labels[-1].startswith(f"Undo {label_start}"), labels[-1]
 
     step(lambda: steering.add_feature("L8", 5), "Add L8:f5")
@@ -111,14 +114,14 @@ def test_undo_and_redo_walk_every_kind_of_change_back_and_forth_exactly(qtbot, t
     assert all(a != b for a, b in itertools.pairwise(states))  # every step changed something
 
     for i in range(len(states) - 1, 0, -1):
-        assert window.session.undo_action.text() == labels[i - 1]
-        window.session.undo_action.trigger()
+        assert window.session.edit.undo_action.text() == labels[i - 1]
+        window.session.edit.undo_action.trigger()
         assert _state(window) == states[i - 1]
-    assert not stack.canUndo() and not window.isWindowModified()
+    assert not doc.can_undo and not window.isWindowModified()
     for i in range(1, len(states)):
-        window.session.redo_action.trigger()
+        window.session.edit.redo_action.trigger()
         assert _state(window) == states[i]
-    assert window.session.redo_action.text() == "Redo"  # nothing left to redo
+    assert window.session.edit.redo_action.text() == "Redo"  # nothing left to redo
     # The widgets show the restored values, not just the plan.
     assert gen.temperature.value() == 1.25 and not gen.chat.isChecked()
 
@@ -127,21 +130,21 @@ def test_a_slider_drag_is_one_undo_step_and_undo_shows_its_start(qtbot, tmp_path
     window = _window(qtbot, tmp_path)
     window._saes_changed(SAES)
     window.steering.add_feature("L8", 5, strength=4.0)
-    stack, before = window.session.tracker.stack, _state(window)
+    doc, before = window.document, _state(window)
     slider = window.steering.rows[0].slider
     slider.setSliderDown(True)  # pressed: a drag begins
     for value in (30, 60, 90, 120):
         slider.setValue(value)
     slider.setSliderDown(False)
-    assert stack.count() == 2  # the add, and the whole drag
-    assert window.session.undo_action.text() == "Undo Set L8:f5 strength to 24"
+    assert doc.steps == 2  # the add, and the whole drag
+    assert window.session.edit.undo_action.text() == "Undo Set L8:f5 strength to 24"
     assert window.steering.plan.variants[1].edits[0].strength == 24.0
     slider.setSliderDown(True)  # a second drag is a second step
     slider.setValue(10)
     slider.setSliderDown(False)
-    assert stack.count() == 3
-    window.session.undo_action.trigger()
-    window.session.undo_action.trigger()
+    assert doc.steps == 3
+    window.session.edit.undo_action.trigger()
+    window.session.edit.undo_action.trigger()
     assert _state(window) == before
     assert window.steering.rows[0].spin.value() == 4.0 and window.steering.rows[0].slider.value() == 20
 
@@ -155,57 +158,54 @@ def test_save_then_open_in_a_new_window_gives_the_same_state_and_outputs(qtbot, 
     assert first.session.open_session(source)
     # It asks for the session's model and SAE under the key its edits name (nothing is loaded), shows the outputs,
     # and keeps hidden settings.
-    assert first.requests[-1] == (
-        "load_model",
-        {"spec": "default", "device": "auto", "dtype": "auto", "saes": [str(tmp_path / "sae_L8")], "keys": ["L8"]},
-    )
+    assert first.requests[-1] == rq.LoadModel("default", "auto", "auto", (str(tmp_path / "sae_L8"),), ("L8",))
     assert _pane_texts(first) == ["I like it", "Waves and tides"]
     assert first.generation.settings().top_k == 7
     assert first.windowTitle() == "sea[*] — Steering Workbench" and not first.isWindowModified()
 
     copy = tmp_path / "copy"
-    assert first.session.save_as(copy)  # the suffix is added
+    assert first.session.files.save_as(copy)  # the suffix is added
     second = _window(qtbot, tmp_path, "second.ini")
     assert second.session.open_session(tmp_path / "copy.swsession")
-    assert _state(second) == _state(first) == EditorState.of(_session(tmp_path))
+    assert _state(second) == _state(first) == Inputs.of(_session(tmp_path))
     assert _pane_texts(second) == _pane_texts(first)
-    assert second.last_result.panes[1].token_ids == (20, 21, 22)
+    assert second.document.state.run.result.panes[1].token_ids == (20, 21, 22)
     assert second.heatmap.pane_combo.currentData() == "ocean"
-    assert set(second.wanted_analysis) == {"heatmap_sae", "selected_sae", "selected_feature"}  # wait for the SAE
+    assert second.heatmap.pending() == {"heatmap_sae", "selected_sae", "selected_feature"}  # wait for the SAE
     second._saes_changed(SAES)
     assert second.heatmap.anchor == ("L8", 5) and second.heatmap.sae_combo.currentData() == "L8"
-    assert not second.wanted_analysis
+    assert not second.heatmap.pending()
 
     # A change marks the title; saving clears it. The outputs no longer belong to the plan: saved without them.
     first._saes_changed(SAES)
     first.steering.rows[0].spin.setValue(2.5)
     assert first.isWindowModified() and first.windowTitle() == "copy[*] — Steering Workbench"
-    assert first.session.save()
+    assert first.session.files.save()
     assert not first.isWindowModified()
     saved = load_session(tmp_path / "copy.swsession")
     assert saved.plan == first.steering.plan and not saved.outputs
     assert second.session.open_session(tmp_path / "copy.swsession")
     assert _state(second) == _state(first)
     assert _pane_texts(second) == ["", ""]
-    assert str((tmp_path / "copy.swsession").resolve()) == first.session.recent.paths()[0]
+    assert str((tmp_path / "copy.swsession").resolve()) == first.session.files.recent.paths()[0]
 
 
 def test_a_corrupt_session_file_shows_the_banner_and_changes_nothing(qtbot, tmp_path):
     window = _window(qtbot, tmp_path)
     window._saes_changed(SAES)
     window.steering.add_feature("L8", 5)
-    before, steps = _state(window), window.session.tracker.stack.count()
+    before, steps = _state(window), window.document.steps
     bad = tmp_path / "bad.swsession"
     good = _session(tmp_path).to_json().encode()
     bad.write_bytes(good[: len(good) // 2])  # cut short, as by a full disk
-    window.session.ask_unsaved = lambda: "discard"
+    window.session.files.ask_unsaved = lambda: "discard"
     assert not window.session.open_session(bad)
     assert not window.banner.isHidden() and "truncated" in window.banner.label.text()
     assert bad.read_bytes() == good[: len(good) // 2]
-    assert _state(window) == before and window.session.tracker.stack.count() == steps
+    assert _state(window) == before and window.document.steps == steps
     assert window.windowTitle().startswith("Untitled[*]") and window.isWindowModified()
     window.steering.add_variant()  # still working
-    assert window.session.tracker.stack.count() == steps + 1
+    assert window.document.steps == steps + 1
 
 
 def test_a_missing_sae_folder_can_be_located(qtbot, tmp_path):
@@ -215,11 +215,11 @@ def test_a_missing_sae_folder_can_be_located(qtbot, tmp_path):
     save_session(tmp_path / "s.swsession", session)
     window = _window(qtbot, tmp_path)
     asked = []
-    window.session.locate = lambda missing: asked.append(missing) or str(moved)
+    window.session.files.locate = lambda missing: asked.append(missing) or str(moved)
     assert window.session.open_session(tmp_path / "s.swsession")
     assert [(m.kind, m.key) for m in asked] == [("sae", "L8")]
-    assert window.requests[-1][1]["saes"] == [str(moved)]
-    assert window.session.base.sae("L8").spec == str(moved)  # a save records the new place
+    assert window.requests[-1].saes == (str(moved),)
+    assert window.document.records.base.sae("L8").spec == str(moved)  # a save records the new place
 
 
 def test_a_missing_model_file_can_be_located_or_left_out(qtbot, tmp_path):
@@ -231,16 +231,16 @@ def test_a_missing_model_file_can_be_located_or_left_out(qtbot, tmp_path):
     found.write_bytes(b"GGUF")  # only its existence is checked before the load is asked for
     window = _window(qtbot, tmp_path)
     asked = []
-    window.session.locate = lambda missing: asked.append(missing) or str(found)
+    window.session.files.locate = lambda missing: asked.append(missing) or str(found)
     assert window.session.open_session(tmp_path / "s.swsession")
     assert [(m.kind, m.path) for m in asked] == [("model", str(gone))]
-    assert window.requests[-1][0] == "load_model" and window.requests[-1][1]["spec"] == str(found)
-    assert window.session.base.model.spec == str(found)  # a save records the new place
+    assert isinstance(window.requests[-1], rq.LoadModel) and window.requests[-1].spec == str(found)
+    assert window.document.records.base.model.spec == str(found)  # a save records the new place
 
     other = _window(qtbot, tmp_path, "other.ini")
-    other.session.locate = lambda missing: ""  # "open without it"
+    other.session.files.locate = lambda missing: ""  # "open without it"
     assert other.session.open_session(tmp_path / "s.swsession")
-    assert not any(name == "load_model" for name, _ in other.requests)
+    assert not any(isinstance(r, rq.LoadModel) for r in other.requests)
     assert _pane_texts(other) == ["I like it", "Waves and tides"]  # the recorded outputs still show
     assert "opened without its model" in other.statusBar().currentMessage()
     assert (tmp_path / "s.swsession").read_bytes() == saved  # locating changes the open session, not the file
@@ -263,12 +263,12 @@ def test_a_reopened_recording_keeps_where_its_outputs_came_from_until_a_new_run(
         outputs=(opened.outputs[0],),
     )
     window.session._recorded(here)
-    base = window.session.base
+    base = window.document.records.base
     assert base.environment == opened.environment and base.outputs == opened.outputs
     assert base.model.sha256 == "a" * 64 and base.saes == (*opened.saes, extra)
-    window.session.showing_recording = False  # what a new run does: its outputs are this machine's
+    window.document.records.showing_recording = False  # what a new run does: its outputs are this machine's
     window.session._recorded(here)
-    assert window.session.base == here
+    assert window.document.records.base == here
 
 
 def test_dropping_a_session_file_opens_it(qtbot, tmp_path):
@@ -281,7 +281,7 @@ def test_dropping_a_session_file_opens_it(qtbot, tmp_path):
         QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier(0)
     )
     window.dropEvent(drop)
-    qtbot.waitUntil(lambda: window.session.path == path, timeout=2000)
+    qtbot.waitUntil(lambda: window.document.path == path, timeout=2000)
     assert window.steering.plan.names == ["baseline", "ocean"]
 
 
@@ -289,10 +289,10 @@ def test_recent_sessions_drop_files_that_are_gone(qtbot, tmp_path):
     window = _window(qtbot, tmp_path)
     for name in ("a", "b"):
         save_session(tmp_path / f"{name}.swsession", _session(tmp_path))
-        window.session.recent.add(tmp_path / f"{name}.swsession")
+        window.session.files.recent.add(tmp_path / f"{name}.swsession")
     (tmp_path / "a.swsession").unlink()
-    window.session.recent_menu.aboutToShow.emit()
-    texts = [a.text() for a in window.session.recent_menu.actions()]
+    window.session.files.recent_menu.aboutToShow.emit()
+    texts = [a.text() for a in window.session.files.recent_menu.actions()]
     assert len(texts) == 1 and texts[0].startswith("&1 b.swsession")
     assert "a.swsession" in window.statusBar().currentMessage()
 
@@ -315,9 +315,9 @@ def test_unsaved_work_is_autosaved_and_offered_back_after_a_crash(qtbot, tmp_pat
     assert _state(fresh) == lost
     assert fresh.session.recovery.isHidden() and fresh.isWindowModified()
     assert fresh.windowTitle() == "Untitled (recovered)[*] — Steering Workbench"
-    assert fresh.requests[-1][0] == "load_model"
+    assert isinstance(fresh.requests[-1], rq.LoadModel)
     assert autosave_path().is_file()  # still unsaved: still recoverable
-    fresh.session.ask_unsaved = lambda: "discard"
+    fresh.session.files.ask_unsaved = lambda: "discard"
     fresh.quit()
     assert not autosave_path().exists()  # closed cleanly, the user chose to discard
 
@@ -348,10 +348,10 @@ def test_the_offer_survives_the_window_restoring_its_last_choices(qtbot, tmp_pat
     autosave(_session(tmp_path))
     window = _window(qtbot, tmp_path)
     assert window.generation.prompt.toPlainText() == "A prompt from yesterday."
-    assert not window.isWindowModified() and window.session.tracker.stack.count() == 0
+    assert not window.isWindowModified() and window.document.steps == 0
     assert autosave_path().is_file() and not window.session.recovery.isHidden()
     window.session.recovery.recover_button.click()
-    assert _state(window) == EditorState.of(_session(tmp_path))
+    assert _state(window) == Inputs.of(_session(tmp_path))
 
 
 def test_discarding_the_offer_deletes_the_unsaved_work(qtbot, tmp_path):
@@ -377,7 +377,7 @@ def test_quitting_with_unsaved_changes_asks_save_discard_or_cancel(qtbot, tmp_pa
     window.show()
     window.generation.max_tokens.setValue(9)
     asked = []
-    window.session.ask_unsaved = lambda: asked.append(1) or answer
+    window.session.files.ask_unsaved = lambda: asked.append(1) or answer
     window.quit()
     assert asked and window.isVisible() == (answer == "cancel")
     assert (load_session(path).settings.max_new_tokens == 9) == (answer == "save")
@@ -387,39 +387,40 @@ def test_quitting_with_unsaved_changes_asks_save_discard_or_cancel(qtbot, tmp_pa
 @pytest.mark.integration
 def test_a_generated_run_is_saved_with_its_outputs_and_reopens_identically(qtbot, tmp_path, shared_window):
     window = shared_window
-    if window.worker.closed:
+    if window.client.closed:
         pytest.skip("the shared window was closed by an earlier test")
     session = window.session
-    before, path = _state(window), session.path
+    before, path = _state(window), window.document.path
     window.steering.add_feature("L8", 3, strength=20.0)
     window.generation.max_tokens.setValue(4)
     window.generation.temperature.setValue(0.0)
-    with qtbot.waitSignal(window.worker.generationFinished, timeout=120_000):
+    with wait_for(qtbot, window, ev.Generated):
         window.generate()
-    result = window.last_result
+    result = window.document.state.run.result
     assert window.isWindowModified()  # new outputs are unsaved work
-    assert session.save_as(tmp_path / "run.swsession")  # waits for the run's record if it is on its way
+    assert session.files.save_as(tmp_path / "run.swsession")  # waits for the run's record if it is on its way
     qtbot.waitUntil(lambda: (tmp_path / "run.swsession").is_file(), timeout=30_000)
     assert not window.isWindowModified()
     saved = load_session(tmp_path / "run.swsession")
     assert [p.token_ids for p in saved.outputs] == [p.token_ids for p in result.panes]
     assert saved.model.sha256 and saved.saes[0].sha256 and saved.outputs[1].edits[0].positions > 0
-    assert saved.settings == result.settings and saved.prompt == window.last_prompt
+    assert saved.settings == result.settings and saved.prompt == window.document.state.run.prompt
     reopened = _window(qtbot, tmp_path, "reopened.ini")
     assert reopened.session.open_session(tmp_path / "run.swsession")
-    assert _state(reopened) == EditorState.of(saved)
+    assert _state(reopened) == Inputs.of(saved)
     assert _state(reopened).plan == _state(window).plan
     assert _pane_texts(reopened) == [p.text for p in result.panes]
 
     # Reopened where the model is loaded, Generate replays the recording and says whether the tokens are the same.
     assert session.open_session(tmp_path / "run.swsession")
     assert window.info is not None  # the same model and SAEs are loaded already: nothing reloads
-    with qtbot.waitSignal(window.worker.generationFinished, timeout=120_000):
+    with wait_for(qtbot, window, ev.Generated):
         window.generate()
     assert window.statusBar().currentMessage().endswith("replay: same tokens as the recording in all 2 panes")
-    outputs = session.recording.outputs
+    records = window.document.records
+    outputs = records.recording.outputs
     changed = replace(outputs[1], token_ids=(outputs[1].token_ids[0], -1, *outputs[1].token_ids[2:]))
-    session.recording = replace(session.recording, outputs=(outputs[0], changed))
+    records.recording = replace(records.recording, outputs=(outputs[0], changed))
     session._compare_with_recording()
     assert (
         window.statusBar()
@@ -427,19 +428,17 @@ def test_a_generated_run_is_saved_with_its_outputs_and_reopens_identically(qtbot
         .endswith(f"replay: 1 of 2 panes differ from the recording: '{result.panes[1].name}' from token 1")
     )
     window.generation.seed.setValue(window.generation.seed.value() + 1)  # other inputs: not a replay
-    with qtbot.waitSignal(window.worker.generationFinished, timeout=120_000):
+    with wait_for(qtbot, window, ev.Generated):
         window.generate()
     assert "replay" not in window.statusBar().currentMessage()
 
     # Leave the shared window as it was for the tests that follow.
-    with session.tracker.restoring():
-        session.apply_state(before)
-    session.tracker.reset()
-    session.path, session.recording = path, None
+    window.document.reset(window.document.state.with_inputs(before))
+    window.document.path, records.recording = path, None
 
 
 def test_session_files_are_the_ones_the_window_accepts():
-    from ui.session_controller import session_file_in
+    from ui.file_actions import session_file_in
 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile("/tmp/a.txt")])
