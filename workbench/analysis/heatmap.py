@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from workbench.analysis.inspect import feature_label
+from workbench.cancel import CancelToken, check
 
 if TYPE_CHECKING:
     from workbench.engine import Engine
@@ -31,10 +32,16 @@ class HeatmapData:
 
 
 def build_heatmap(
-    engine: Engine, pane: str, token_ids: list[int], prompt_len: int, sae_key: str, n_features: int = 16
+    engine: Engine,
+    pane: str,
+    token_ids: list[int],
+    prompt_len: int,
+    sae_key: str,
+    n_features: int = 16,
+    cancel: CancelToken | None = None,
 ) -> HeatmapData:
     """Pick the features that fire most on this text and return their tokens × features activations."""
-    acts = engine.features(token_ids, [sae_key], top_k=8)[sae_key]
+    acts = engine.features(token_ids, [sae_key], top_k=8, cancel=cancel)[sae_key]
     stats = engine.sae(sae_key).stats
     # Rank by peak activation on this text, skipping position 0 (an outlier that lights up features
     # everywhere). With statistics, rank by the peak relative to the feature's usual activation instead, and
@@ -48,8 +55,9 @@ def build_heatmap(
         if v > best.get(f, 0.0):
             best[f] = v
     features = sorted(best, key=lambda f: -best[f])[:n_features]
-    dense = engine.features(token_ids, [sae_key], top_k=1, features={sae_key: features})[sae_key]
+    dense = engine.features(token_ids, [sae_key], top_k=1, features={sae_key: features}, cancel=cancel)[sae_key]
     layers = sorted({s.layer for s in engine.saes})
+    check(cancel)
     residuals = engine.backend.residuals(token_ids, layers)
     norms = np.stack([np.linalg.norm(residuals[layer], axis=-1) for layer in layers]) if layers else np.zeros((0, 0))
     return HeatmapData(

@@ -6,14 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.errors import WorkbenchError
+from workbench.cancel import CancelToken, check
+from workbench.errors import InputError, WorkbenchError
 from workbench.saes.directions import sae_directions
 from workbench.saes.features import ATLAS_FILE, FeatureAtlas
 from workbench.saes.spec import SaeSource
 from workbench.steering.units import UnitScales, unit_scales
 
 if TYPE_CHECKING:
-    from workbench.models.hf import HFBackend
+    import torch
+
+    from workbench.models.protocol import ModelBackend
     from workbench.saes.loader import LoadedSae
 
 
@@ -61,16 +64,19 @@ def feature_label(sae: LoadedSae, feature: int) -> str:
     return atlas.labels[feature] if atlas is not None and 0 <= feature < atlas.d_sae else default_label(feature)
 
 
-def feature_card(backend: HFBackend, sae: LoadedSae, feature: int, n_tokens: int = 10) -> FeatureCard:
+def feature_card(
+    backend: ModelBackend, sae: LoadedSae, feature: int, n_tokens: int = 10, cancel: CancelToken | None = None
+) -> FeatureCard:
     """Statistics (if computed) and the logit-lens tokens of the feature's decoder direction."""
     import torch
 
     if not 0 <= feature < sae.d_sae:
-        from workbench.errors import InputError
-
         raise InputError(f"feature {feature} does not exist: the SAE at layer {sae.layer} has 0–{sae.d_sae - 1}")
+    backend.capabilities.require_capture("show a feature's promoted tokens")
+    check(cancel)
     direction = sae_directions(sae.sae, [feature])[0].float()
     promoted, suppressed = _logit_lens(backend, direction, n_tokens)
+    check(cancel)  # the atlas is read from disk the first time
     stats = sae.stats
     atlas = atlas_for(sae)
     examples: tuple[tuple[str, float], ...] = ()
@@ -97,21 +103,14 @@ def feature_card(backend: HFBackend, sae: LoadedSae, feature: int, n_tokens: int
 
 
 def _logit_lens(
-    backend: HFBackend, direction: object, n: int
+    backend: ModelBackend, direction: torch.Tensor, n: int
 ) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
     """Direction through the final norm's gain and the unembedding: which next tokens it favours."""
     import torch
 
-    model = backend.model
-    assert isinstance(direction, torch.Tensor)
-    with torch.no_grad():
-        gain = getattr(model.model.norm, "weight", None)
-        x = direction.to(model.lm_head.weight.device, model.lm_head.weight.dtype)
-        if gain is not None:
-            x = x * gain
-        logits = model.lm_head(x).float().cpu()
-        top = torch.topk(logits, n)
-        bottom = torch.topk(-logits, n)
+    logits = torch.from_numpy(backend.unembed(direction.detach().cpu().numpy()[None, :])[0])
+    top = torch.topk(logits, n)
+    bottom = torch.topk(-logits, n)
     strings = backend.token_strings
     up = tuple(zip(strings(top.indices.tolist()), top.values.tolist(), strict=True))
     down = tuple(zip(strings(bottom.indices.tolist()), (-bottom.values).tolist(), strict=True))

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import InputError
 from workbench.cancel import CancelToken
+from workbench.errors import InputError
 from workbench.progress import Progress
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> 
 def cmd_sae_metrics(
     args: argparse.Namespace, cancel: CancelToken, engine_for: Callable[..., Engine]
 ) -> dict[str, Any] | None:
-    from workbench.corpus.build import texts_from
+    from workbench.analysis.texts import texts_from
     from workbench.saes.metrics import evaluate_sae
 
     texts, source = texts_from(args.text_file)

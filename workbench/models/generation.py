@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import torch
 
     from workbench.cancel import CancelToken
-    from workbench.steering.compiled import CompiledPlan, EditFiring
+    from workbench.models.edits import EditFiring, ResidualEdits
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class GenerationRun:
     """Iterate to stream `TokenEvent`s; `result` is set when the iteration ends (finished or cancelled)."""
 
     prompt_ids: Sequence[int]
-    plan: CompiledPlan
+    plan: ResidualEdits
     settings: SamplingSettings
     forward: ForwardFn
     new_cache: Callable[[], object]

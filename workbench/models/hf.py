@@ -1,30 +1,32 @@
-"""The transformers/torch backend: tokenize, generate with steering, capture residuals."""
+"""The transformers/torch backend: tokenize, generate with steering, capture residuals, logits, logit lens.
+
+Its CPU speed tricks (column-major linears, the packed logits head) stay inside this module's class; callers
+see only the `ModelBackend` protocol.
+"""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.cancel import CancelToken
 from workbench.devices import dtype_name, resolve_device, resolve_dtype
 from workbench.errors import InputError
-from workbench.cancel import CancelToken
-from workbench.progress import Progress, ProgressCallback, ignore_progress
+from workbench.models.capture import residual_hooks
 from workbench.models.cpu_layout import store_linears_column_major
+from workbench.models.edits import EditMode, ResidualEdits
 from workbench.models.generation import GenerationRun
 from workbench.models.hf_loader import load_weights
 from workbench.models.packed_head import LogitsHead
-from workbench.models.protocol import Capabilities, ModelInfo
+from workbench.models.protocol import Capabilities, ForwardPass, ModelInfo, ResidualSplice, check_layers
 from workbench.models.sampling import SamplingSettings
 from workbench.models.spec import ModelSpec
-from workbench.steering.plan import EditMode
+from workbench.progress import Progress, ProgressCallback, ignore_progress
 
 if TYPE_CHECKING:
     import torch
-
-    from workbench.steering.compiled import CompiledPlan
 
 # Causal-LM classes whose forward is `lm_head(model(...).last_hidden_state)`, with no logit scaling or capping.
 PLAIN_HEAD_MODELS = frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"})
@@ -61,6 +63,9 @@ class HFBackend:
             has_chat_template=bool(getattr(tokenizer, "chat_template", None)),
             parameters=n_params,
             memory_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
+            architecture=str(getattr(config, "model_type", "") or "llama"),
+            eos_token_id=int(tokenizer.eos_token_id) if tokenizer.eos_token_id is not None else None,
+            context_length=getattr(config, "max_position_embeddings", None) or None,
         )
         self.eos_ids = _eos_ids(model, tokenizer)
         # Our own head for batched decoding (see packed_head.py), for models whose logits are just the output
@@ -101,6 +106,9 @@ class HFBackend:
         ids = self.tokenizer(text, add_special_tokens=True)["input_ids"]
         return [int(i) for i in ids]
 
+    def encode_text(self, text: str) -> list[int]:
+        return [int(i) for i in self.tokenizer(text, add_special_tokens=False)["input_ids"]]
+
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self.tokenizer.decode(list(token_ids), skip_special_tokens=True))
 
@@ -111,13 +119,13 @@ class HFBackend:
     def generate(
         self,
         prompt_ids: Sequence[int],
-        plan: CompiledPlan,
+        plan: ResidualEdits,
         settings: SamplingSettings,
         cancel: CancelToken | None = None,
     ) -> GenerationRun:
         if not prompt_ids:
             raise InputError("the prompt is empty")
-        limit = getattr(self.model.config, "max_position_embeddings", None)
+        limit = self.info.context_length
         if limit and len(prompt_ids) + settings.max_new_tokens > limit:
             raise InputError(f"prompt plus max new tokens exceeds the model's context of {limit} tokens")
         prompt_len = len(prompt_ids)
@@ -150,42 +158,48 @@ class HFBackend:
     # -- capture --------------------------------------------------------------------------------------------
     def residuals(self, token_ids: Sequence[int], layers: Sequence[int]) -> dict[int, np.ndarray]:
         """Residual stream after each block in `layers` for one text, as float32 (seq, d_model) arrays."""
+        batch = self.residual_batch([token_ids], layers)
+        return {layer: batch[layer][0] for layer in layers}
+
+    def residual_batch(self, rows: Sequence[Sequence[int]], layers: Sequence[int]) -> dict[int, np.ndarray]:
         import torch
 
-        for layer in layers:
-            if not 0 <= layer < self.info.n_layers:
-                raise InputError(f"layer {layer} is out of range: the model has layers 0–{self.info.n_layers - 1}")
-        captured: dict[int, torch.Tensor] = {}
-        handles = []
-        deepest = max(layers)
-        try:
-            for layer in set(layers):
-                hook = _capture_into(captured, layer, stop=layer == deepest)
-                handles.append(self.blocks[layer].register_forward_hook(hook))
-            ids = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
-            with torch.inference_mode(), contextlib.suppress(_StopForward):
-                self.model.model(input_ids=ids, use_cache=False)
-        finally:
-            for h in handles:
-                h.remove()
-        return {layer: captured[layer][0].float().cpu().numpy() for layer in layers}
+        check_layers(self.info, layers)
+        ids = torch.tensor([list(r) for r in rows], dtype=torch.long, device=self.device)
+        with torch.inference_mode(), residual_hooks(self.blocks, layers, stop_after_deepest=True) as captured:
+            self.model.model(input_ids=ids, use_cache=False)
+        return {layer: captured[layer].float().cpu().numpy() for layer in layers}
+
+    def forward(
+        self, token_ids: Sequence[int], capture: Sequence[int] = (), splice: ResidualSplice | None = None
+    ) -> ForwardPass:
+        import torch
+
+        check_layers(self.info, [*capture, *([splice.layer] if splice else [])])
+        ids = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
+        with torch.inference_mode(), residual_hooks(self.blocks, capture, splice) as captured:
+            logits = self.model(input_ids=ids, use_cache=False).logits
+        return ForwardPass(
+            logits=logits[0].float().cpu().numpy(),
+            residuals={layer: captured[layer][0].float().cpu().numpy() for layer in capture},
+        )
+
+    def unembed(self, directions: np.ndarray, normalize: bool = False) -> np.ndarray:
+        import torch
+
+        norm, head = self.model.model.norm, self.model.get_output_embeddings()
+        x = torch.from_numpy(np.ascontiguousarray(directions)).to(head.weight.device, head.weight.dtype)
+        with torch.no_grad():
+            if normalize:
+                logits = head(norm(x.unsqueeze(0)))[0]
+            else:
+                gain = getattr(norm, "weight", None)
+                logits = head(x * gain if gain is not None else x)
+        return logits.float().cpu().numpy()
 
     def close(self) -> None:
         self.model = None
         self.blocks = []
-
-
-class _StopForward(Exception):
-    """Raised by the deepest capture hook: the blocks after it are not needed."""
-
-
-def _capture_into(store: dict[int, Any], layer: int, stop: bool) -> Any:
-    def hook(_module: Any, _args: Any, output: Any) -> None:
-        store[layer] = (output[0] if isinstance(output, tuple) else output).detach()
-        if stop:
-            raise _StopForward
-
-    return hook
 
 
 def _decoder_blocks(model: Any) -> Any:

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import ModelLoadError
 from workbench.cancel import CancelToken
-from workbench.progress import Progress, ProgressCallback, ignore_progress
+from workbench.errors import ModelLoadError
 from workbench.models.spec import EMBEDDED_NAME, ModelSource, ModelSpec
 from workbench.paths import cache_dir
+from workbench.progress import Progress, ProgressCallback, ignore_progress
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import SaeLoadError, WorkbenchError
+from workbench.hashing import sae_folder_sha256
 from workbench.models.protocol import ModelInfo
 from workbench.paths import cache_dir
 from workbench.saes.hook_names import residual_layer
@@ -118,17 +119,11 @@ def _read(spec: SaeSpec, device: str) -> Any:
 
 
 def _fingerprint(spec: SaeSpec) -> str:
-    """A stable id for the SAE's weights: the hash of its weights file, or of release:id for the registry."""
-    digest = hashlib.sha256()
+    """A stable id for the SAE's weights: the digest a session records for its folder (workbench/hashing.py),
+    or the hash of release:id for the registry."""
     if spec.source is SaeSource.FOLDER:
-        for name in sorted(p.name for p in Path(spec.location).glob("*.safetensors")):
-            with open(Path(spec.location) / name, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-        digest.update((Path(spec.location) / "cfg.json").read_bytes())
-    else:
-        digest.update(spec.describe().encode())
-    return digest.hexdigest()[:24]
+        return sae_folder_sha256(spec.location)[:24]
+    return hashlib.sha256(spec.describe().encode()).hexdigest()[:24]
 
 
 def _find_statistics(loaded: LoadedSae) -> FeatureStatistics | None:

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.cancel import CancelToken, check
 from workbench.errors import InputError
-from workbench.cancel import CancelToken
 from workbench.progress import Progress, ProgressCallback, ignore_progress
+
+if TYPE_CHECKING:
+    from workbench.models.protocol import ModelBackend
 
 DENSE_THRESHOLD = 0.1
 
@@ -117,7 +120,7 @@ class SaeMetrics:
 
 
 def evaluate_sae(
-    backend: Any,
+    backend: ModelBackend,
     sae: Any,
     layer: int,
     texts: Iterable[str],
@@ -129,74 +132,55 @@ def evaluate_sae(
     """Run three forwards per text (clean, SAE spliced in, layer zeroed) and tally every metric."""
     import torch
 
+    from workbench.models.protocol import ResidualSplice
+
+    backend.capabilities.require_capture("evaluate an SAE")
     tally = ReconstructionTally(int(sae.cfg.d_in), int(sae.cfg.d_sae))
     ce = {"clean": 0.0, "sae": 0.0, "zero": 0.0}
     n_predictions = 0
     for done, text in enumerate(texts):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
+        check(cancel)
         ids = backend.encode_prompt(text, chat=False)[:max_tokens_per_text]
         if len(ids) < 3:
             continue
-        ids_t = torch.tensor([ids], dtype=torch.long, device=backend.device)
-        captured: dict[str, Any] = {}
+        clean = backend.forward(ids, capture=[layer])
+        # Position 0 is neither measured nor replaced (see the module docstring): splices start at 1.
         with torch.no_grad():
-            clean_logits = _forward(backend, ids_t, layer, lambda x: x, captured)
-            x = captured["x"][0, 1:].to(sae.W_dec.device, sae.W_dec.dtype)
+            x = torch.from_numpy(clean.residuals[layer][1:]).to(sae.W_dec.device, sae.W_dec.dtype)
             acts = sae.encode(x)
-            x_hat = sae.decode(acts).to(captured["x"].dtype)
-            sae_logits = _forward(backend, ids_t, layer, lambda r, rep=x_hat: _splice(r, rep), {})
-            zero_logits = _forward(backend, ids_t, layer, lambda r: _splice(r, torch.zeros_like(r[0, 1:])), {})
-        tally.add(x.float().cpu().numpy(), x_hat.float().cpu().numpy(), acts.float().cpu().numpy())
-        for name, logits in (("clean", clean_logits), ("sae", sae_logits), ("zero", zero_logits)):
-            ce[name] += _summed_ce(logits, ids_t)
+            x_hat = sae.decode(acts).float().cpu().numpy()
+        x_np = x.float().cpu().numpy()
+        with_sae = backend.forward(ids, splice=ResidualSplice(layer, x_hat, start=1))
+        zeroed = backend.forward(ids, splice=ResidualSplice(layer, np.zeros_like(x_hat), start=1))
+        tally.add(x_np, x_hat, acts.float().cpu().numpy())
+        for name, result in (("clean", clean), ("sae", with_sae), ("zero", zeroed)):
+            ce[name] += _summed_ce(result.logits, ids)
         n_predictions += len(ids) - 2
         progress(Progress("evaluating the SAE", done + 1, total))
     if tally.n == 0:
         raise InputError("no usable text for evaluation (every text was shorter than three tokens)")
-    clean, with_sae, zero = (ce[k] / n_predictions for k in ("clean", "sae", "zero"))
+    clean_ce, sae_ce, zero_ce = (ce[k] / n_predictions for k in ("clean", "sae", "zero"))
     return SaeMetrics(
         l0=tally.l0(),
         fve=tally.fve(),
         mse=tally.mse(),
-        ce_loss_recovered=ce_loss_recovered(clean, with_sae, zero),
-        delta_loss=delta_loss(clean, with_sae),
+        ce_loss_recovered=ce_loss_recovered(clean_ce, sae_ce, zero_ce),
+        delta_loss=delta_loss(clean_ce, sae_ce),
         dead_fraction=dead_fraction(tally.fire_counts),
         dense_fraction=dense_fraction(tally.fire_counts, tally.n),
         n_tokens=tally.n,
-        ce_clean=clean,
-        ce_sae=with_sae,
-        ce_zero=zero,
+        ce_clean=clean_ce,
+        ce_sae=sae_ce,
+        ce_zero=zero_ce,
     )
 
 
-def _splice(resid: Any, replacement: Any) -> Any:
-    """The residual with positions 1.. replaced (position 0 stays: it is outside what the SAE models)."""
-    import torch
-
-    return torch.cat([resid[:, :1], replacement.unsqueeze(0).to(resid.dtype)], dim=1)
-
-
-def _forward(backend: Any, ids: Any, layer: int, edit: Any, captured: dict[str, Any]) -> Any:
-    def hook(_module: Any, _args: Any, output: Any) -> Any:
-        resid = output[0] if isinstance(output, tuple) else output
-        captured["x"] = resid.detach()
-        new = edit(resid)
-        return (new, *output[1:]) if isinstance(output, tuple) else new
-
-    handle = backend.blocks[layer].register_forward_hook(hook)
-    try:
-        return backend.model(input_ids=ids, use_cache=False).logits
-    finally:
-        handle.remove()
-
-
-def _summed_ce(logits: Any, ids: Any) -> float:
+def _summed_ce(logits: np.ndarray, ids: Sequence[int]) -> float:
     """Summed next-token cross-entropy of predictions made at positions 1..n-2 (targets 2..n-1)."""
     import torch
 
-    pred = logits[0, 1:-1].float()
-    target = ids[0, 2:]
+    pred = torch.from_numpy(logits[1:-1])
+    target = torch.tensor(list(ids[2:]), dtype=torch.long)
     return float(torch.nn.functional.cross_entropy(pred, target, reduction="sum"))
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.cancel import CancelToken, check
 from workbench.errors import InputError, WorkbenchError
-from workbench.cancel import CancelToken
-from workbench.progress import Progress, ProgressCallback, ignore_progress
 from workbench.npzfile import read_npz, write_npz
+from workbench.progress import Progress, ProgressCallback, ignore_progress
 
 if TYPE_CHECKING:
     from workbench.models.protocol import ModelBackend
@@ -102,10 +102,10 @@ def encode_texts(
     """
     import torch
 
+    backend.capabilities.require_capture("compute feature statistics")
     layers = sorted(saes)
     for index, text in enumerate(texts):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
+        check(cancel)
         ids = backend.encode_prompt(text, chat=False)[:max_tokens_per_text]
         if len(ids) >= 2:
             resid = {layer: r[1:] for layer, r in backend.residuals(ids, layers).items()}

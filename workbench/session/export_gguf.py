@@ -70,7 +70,8 @@ def pick_variant(session: Session, name: str | None, need_edits: bool = True) ->
 def control_vector(session: Session, variant_name: str | None, saes: Sequence[LoadedSae]) -> ControlVector:
     """The variant's add-edits summed per layer; `saes` are the session's SAEs, loaded (any device)."""
     from workbench.saes.directions import sae_directions
-    from workbench.session.record import edit_scales, find_sae
+    from workbench.saes.selection import sae_for_edit
+    from workbench.session.record import edit_scales
     from workbench.session.replay import plan_for_saes
 
     m = session.model
@@ -93,7 +94,7 @@ def control_vector(session: Session, variant_name: str | None, saes: Sequence[Lo
             direction = np.asarray(edit.vector, dtype=np.float64)
             sae = None
         else:
-            sae = find_sae(saes, edit)
+            sae = sae_for_edit(saes, edit.layer, edit.sae)
             if sae is None or edit.feature is None:
                 raise SessionError(f"edit {what} needs an SAE at layer {edit.layer}, which is not loaded")
             direction = sae_directions(sae.sae, [edit.feature])[0].float().cpu().numpy().astype(np.float64)

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
+from workbench.hashing import file_sha256, folder_weights_sha256, sae_folder_sha256
 from workbench.models.sampling import SamplingSettings
 from workbench.models.spec import EMBEDDED_NAME, ModelSource, ModelSpec, embedded_gguf_path
+from workbench.saes.selection import sae_for_edit
 from workbench.saes.spec import SaeSource
-from workbench.session.hashing import file_sha256, folder_weights_sha256, sae_folder_sha256
 from workbench.session.model import (
     AnalysisValue,
     EditOutcome,
@@ -30,11 +31,12 @@ from workbench.session.model import (
     SaeRecord,
     Session,
 )
-from workbench.steering.plan import FeatureEdit, SteeringPlan
+from workbench.steering.plan import SteeringPlan
 from workbench.steering.units import UnitScales, unit_scales
 
 if TYPE_CHECKING:
     from workbench.engine import Engine
+    from workbench.models.edits import ReportedEdit
     from workbench.models.generation import GenerationResult
     from workbench.saes.loader import LoadedSae
 
@@ -97,15 +99,13 @@ def record_session(
 
 def model_record(engine: Engine) -> ModelRecord:
     """The loaded model: how to load it again (its spec) and the hash of its weights (or its hub revision)."""
-    backend = engine.backend
-    info = backend.info
-    config = getattr(backend.model, "config", None)
+    info = engine.backend.info
     # A model built in memory (tests) has no spec to load it again: its record keeps the name it was given.
     base = ModelRecord(
         spec=info.source or info.name,
         source=ModelSource.FOLDER.value,
         name=info.name,
-        architecture=str(getattr(config, "model_type", "") or "llama"),
+        architecture=info.architecture,
         n_layers=info.n_layers,
         d_model=info.d_model,
         vocab_size=info.vocab_size,
@@ -149,14 +149,14 @@ def sae_records(engine: Engine) -> tuple[SaeRecord, ...]:
     )
 
 
-def edit_scales(saes: Sequence[LoadedSae], edit: FeatureEdit) -> UnitScales:
+def edit_scales(saes: Sequence[LoadedSae], edit: ReportedEdit) -> UnitScales:
     """What one ×maxact and one ×resid unit are worth as raw coefficients for this edit (None = no statistics)."""
     import numpy as np
 
     if edit.vector is not None:
         resid = next((s.stats.resid_norm for s in saes if s.layer == edit.layer and s.stats), None)
         return unit_scales(None, resid, float(np.linalg.norm(np.asarray(edit.vector, dtype=np.float64))))
-    sae = find_sae(saes, edit)
+    sae = sae_for_edit(saes, edit.layer, edit.sae)
     if sae is None or edit.feature is None or edit.feature >= sae.d_sae:
         return UnitScales(maxact=None, resid=None)
     from workbench.saes.directions import sae_directions
@@ -168,14 +168,6 @@ def edit_scales(saes: Sequence[LoadedSae], edit: FeatureEdit) -> UnitScales:
         stats.resid_norm if stats is not None else None,
         norm,
     )
-
-
-def find_sae(saes: Sequence[LoadedSae], edit: FeatureEdit) -> LoadedSae | None:
-    """The SAE an edit's feature id refers to: the one named by key, else the first at its layer (as compile does)."""
-    for s in saes:
-        if s.layer == edit.layer and (edit.sae is None or s.key == edit.sae):
-            return s
-    return None
 
 
 def library_versions() -> dict[str, str]:

@@ -47,7 +47,6 @@ MAX_FILE_BYTES = 256 * 1024 * 1024  # far above any real session (a raw-vector e
 MAX_ANALYSIS_KEYS = 64
 MAX_ANALYSIS_LIST = 256
 FINISH_REASONS = ("eos", "length", "cancelled")
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's limit
 
 
 # -- writing ------------------------------------------------------------------------------------------------
@@ -268,7 +267,7 @@ def _edit(n: Node, model: ModelRecord, saes: tuple[SaeRecord, ...]) -> FeatureEd
 def _settings(n: Node) -> SamplingSettings:
     try:
         return SamplingSettings(
-            seed=n.get("seed").integer(0, MAX_SEED),
+            seed=n.get("seed").integer(),  # its range is SamplingSettings' own (sampling.MAX_SEED)
             temperature=n.get("temperature").number(),
             top_p=n.get("top_p").number(),
             top_k=n.get("top_k").integer(0),

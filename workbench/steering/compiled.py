@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import SteeringError
+from workbench.models.edits import EditFiring
 from workbench.saes.directions import sae_directions, to_model_space
+from workbench.saes.selection import sae_for_edit
 from workbench.steering.plan import EditMode, FeatureEdit, PositionScope, SteeringPlan, StrengthUnit
 from workbench.steering.units import UnitScales, to_raw, unit_scales
 
@@ -22,31 +24,6 @@ if TYPE_CHECKING:
 
     from workbench.models.protocol import Capabilities, ModelInfo
     from workbench.saes.loader import LoadedSae
-
-
-@dataclass(frozen=True)
-class EditFiring:
-    """How one edit of one pane actually acted during a run."""
-
-    edit: FeatureEdit
-    raw_strength: float  # the coefficient used (add: s; clamp: target activation c)
-    positions: int  # positions whose residual it changed
-
-    @property
-    def flagged(self) -> bool:
-        """True when the edit changed nothing: wrong layer for the text, a feature that never fires, s = 0."""
-        return self.positions == 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "edit": self.edit.describe(),
-            "layer": self.edit.layer,
-            "feature": self.edit.feature,
-            "mode": self.edit.mode.value,
-            "raw_strength": self.raw_strength,
-            "positions": self.positions,
-            "flagged": self.flagged,
-        }
 
 
 @dataclass
@@ -87,7 +64,10 @@ def scope_range(scope: PositionScope, start: int, length: int, prompt_len: int) 
 
 
 class CompiledPlan:
-    """A plan bound to a model's device and dtype and to loaded SAEs. Lives on the worker thread."""
+    """A plan bound to a model's device and dtype and to loaded SAEs. Lives on the worker thread.
+
+    It is the `ResidualEdits` a backend applies (workbench/models/edits.py).
+    """
 
     def __init__(self, names: Sequence[str], layers: dict[int, _LayerEdits], edits: list[_Edit]) -> None:
         self.names = list(names)
@@ -188,11 +168,19 @@ def compile_plan(
     saes: Sequence[LoadedSae],
     info: ModelInfo,
     capabilities: Capabilities,
-    device: str,
-    dtype: torch.dtype,
+    device: str | None = None,
+    dtype: torch.dtype | None = None,
 ) -> CompiledPlan:
-    """Check every edit against the model and SAEs, convert units, and build the per-layer tensors."""
+    """Check every edit against the model and SAEs, convert units, and build the per-layer tensors.
+
+    The tensors go to `device` and `dtype`, by default the model's (`info`).
+    """
     import torch
+
+    from workbench.devices import resolve_dtype
+
+    device = device or info.device
+    dtype = dtype or resolve_dtype(info.dtype, device)
 
     n_rows = len(plan.variants)
     layers: dict[int, _LayerEdits] = {}
@@ -261,14 +249,11 @@ def _check_layer(edit: FeatureEdit, info: ModelInfo) -> None:
 
 
 def _sae_for(edit: FeatureEdit, saes: Sequence[LoadedSae]) -> LoadedSae:
-    at_layer = [s for s in saes if s.layer == edit.layer]
-    if edit.sae is not None:
-        at_layer = [s for s in at_layer if s.key == edit.sae]
-    if not at_layer:
+    sae = sae_for_edit(saes, edit.layer, edit.sae)
+    if sae is None:
         loaded = ", ".join(str(s.layer) for s in saes) or "none"
         which = f" named {edit.sae!r}" if edit.sae else ""
         raise SteeringError(f"no SAE{which} is loaded at layer {edit.layer} (SAEs are loaded at layers: {loaded})")
-    sae = at_layer[0]
     assert edit.feature is not None
     if edit.feature >= sae.d_sae:
         raise SteeringError(

@@ -11,13 +11,8 @@ from enum import StrEnum
 
 import numpy as np
 
-
-class EditMode(StrEnum):
-    """How an edit changes the residual stream (see DESIGN.md, steering math)."""
-
-    ADD = "add"  # x ← x + s·d_i
-    CLAMP = "clamp"  # x ← x + (c − a_i(x))·d_i; the SAE error term is kept
-    ABLATE = "ablate"  # clamp to 0
+# The modes live with the backends, which declare the ones they can apply; they are part of the plan's vocabulary.
+from workbench.models.edits import EditMode as EditMode
 
 
 class StrengthUnit(StrEnum):

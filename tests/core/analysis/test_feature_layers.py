@@ -61,7 +61,7 @@ def three_saes(backend, tmp_path):
 
 
 def test_one_row_per_sae_by_layer_with_the_anchor_and_its_counterparts(backend, three_saes):
-    from workbench.analysis.activations import capture_activations
+    from workbench.saes.activations import capture_activations
 
     ids = backend.encode_prompt("Waves crash on the shore at dawn.", chat=False)
     data = feature_across_layers(backend, three_saes, "L1", 5, ids, pane="baseline", prompt_len=3)

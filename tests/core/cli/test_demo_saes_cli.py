@@ -7,8 +7,9 @@ import pytest
 
 from tests.factories import make_sae, tiny_backend
 from workbench.cli import main
+from workbench.recipe.atlas import build_assets
 from workbench.saes.demo import demo_sae_folders
-from workbench.saes.features import ATLAS_FILE, build_assets
+from workbench.saes.features import ATLAS_FILE
 from workbench.saes.stats import STATS_FILE
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from workbench.cancel import CancelToken
 from workbench.devices import resolve_device, resolve_dtype
 from workbench.errors import Cancelled, InputError, ModelLoadError
-from workbench.cancel import CancelToken
 from workbench.models.spec import ModelSource, ModelSpec
 
 

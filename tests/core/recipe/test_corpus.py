@@ -7,20 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from workbench.corpus import (
-    Document,
-    build_corpus,
-    chitchat_dialogues,
-    is_heldout,
-    load_documents,
-    pack_windows,
-    python_stdlib,
-    save_documents,
-    texts_from,
-    wikipedia_leads,
-)
-from workbench.corpus.sources import CHITCHAT_MEMBER, WIKI_MEMBER
+from workbench.analysis.texts import Document, load_documents, texts_from
 from workbench.errors import InputError
+from workbench.recipe.corpus import build_corpus, is_heldout, pack_windows, save_documents
+from workbench.recipe.sources import CHITCHAT_MEMBER, WIKI_MEMBER, chitchat_dialogues, python_stdlib, wikipedia_leads
 
 
 @pytest.fixture

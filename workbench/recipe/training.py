@@ -14,7 +14,6 @@ STEP 3 (`export_sae`): fold the normalisation, save the inference SAE in sae-len
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -22,12 +21,16 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.corpus.build import pack_windows
-from workbench.cancel import CancelToken
+from workbench.cancel import CancelToken, check
+from workbench.errors import InputError
+from workbench.recipe.corpus import pack_windows
+
+if TYPE_CHECKING:
+    from workbench.models.protocol import ModelBackend
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ class TrainingRecipe:
 
 # -- STEP 1 ----------------------------------------------------------------------------------------------------
 def cache_activations(
-    backend: Any,
+    backend: ModelBackend,
     texts: Sequence[str],
     recipe: TrainingRecipe,
     out_dir: Path,
@@ -81,14 +84,13 @@ def cache_activations(
 
     Shards are written atomically and skipped when present, so an interrupted run resumes where it stopped.
     """
-    import torch
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    tok = backend.tokenizer
-    separator = int(tok.eos_token_id)
+    separator = backend.info.eos_token_id
+    if separator is None:
+        raise InputError(f"{backend.info.name} has no end-of-text token to separate packed documents")
     per_window = recipe.context - 1
     n_shards = -(-recipe.n_tokens // (SHARD_WINDOWS * per_window))
-    token_lists = (tok(t, add_special_tokens=False)["input_ids"] for t in texts)
+    token_lists = (backend.encode_text(t) for t in texts)
     windows = pack_windows(token_lists, recipe.context, separator)
     started, rows = time.monotonic(), 0
     for shard in range(n_shards):
@@ -102,11 +104,10 @@ def cache_activations(
             continue
         chunks: dict[int, list[np.ndarray]] = {layer: [] for layer in recipe.layers}
         for start in range(0, SHARD_WINDOWS, recipe.model_batch):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            ids = torch.tensor(batch_windows[start : start + recipe.model_batch], dtype=torch.long)
-            for layer, acts in block_outputs(backend, ids, recipe.layers).items():
-                chunks[layer].append(acts[:, 1:].reshape(-1, acts.shape[-1]).to(torch.float16).numpy())
+            check(cancel)
+            rows_batch = batch_windows[start : start + recipe.model_batch]
+            for layer, acts in backend.residual_batch(rows_batch, recipe.layers).items():
+                chunks[layer].append(acts[:, 1:].reshape(-1, acts.shape[-1]).astype(np.float16))
         for layer, path in paths.items():
             tmp = path.with_name(path.name + ".tmp.npy")
             np.save(tmp, np.concatenate(chunks[layer]))
@@ -115,35 +116,6 @@ def cache_activations(
         rate = rows / max(time.monotonic() - started, 1e-6)
         log.info("cached shard %d/%d (%d rows, %.0f tokens/s this run)", shard + 1, n_shards, rows, rate)
     return rows
-
-
-class _Stop(Exception):
-    pass
-
-
-def block_outputs(backend: Any, ids: Any, layers: Sequence[int]) -> dict[int, Any]:
-    """Residual after each block in `layers` for a (batch, seq) id tensor; stops after the deepest block."""
-    import torch
-
-    captured: dict[int, torch.Tensor] = {}
-    deepest = max(layers)
-
-    def make_hook(layer: int) -> Any:
-        def hook(_module: Any, _args: Any, output: Any) -> None:
-            captured[layer] = (output[0] if isinstance(output, tuple) else output).detach().float().cpu()
-            if layer == deepest:
-                raise _Stop
-
-        return hook
-
-    handles = [backend.blocks[layer].register_forward_hook(make_hook(layer)) for layer in set(layers)]
-    try:
-        with torch.inference_mode(), contextlib.suppress(_Stop):
-            backend.model.model(input_ids=ids.to(backend.device), use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
-    return captured
 
 
 # -- STEP 2 ----------------------------------------------------------------------------------------------------

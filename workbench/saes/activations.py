@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.cancel import CancelToken, check
 from workbench.errors import InputError
 from workbench.models.protocol import ModelBackend
 from workbench.saes.loader import LoadedSae
@@ -55,6 +56,7 @@ def capture_activations(
     token_ids: Sequence[int],
     top_k: int = 8,
     features: Mapping[str, Sequence[int]] | None = None,
+    cancel: CancelToken | None = None,
 ) -> dict[str, FeatureActivations]:
     """Per SAE (by key): per-token top-k features and a dense tokens × chosen-features slice."""
     import torch
@@ -63,11 +65,14 @@ def capture_activations(
         raise InputError("no text to analyse")
     if top_k < 1:
         raise InputError("top-k must be ≥ 1")
+    backend.capabilities.require_capture("show feature activations")
     features = features or {}
+    check(cancel)
     residuals = backend.residuals(token_ids, sorted({s.layer for s in saes}))
     tokens = tuple(backend.token_strings(token_ids))
     out: dict[str, FeatureActivations] = {}
     for s in saes:
+        check(cancel)  # between SAEs: a superseded job stops before the next encode
         chosen = tuple(int(f) for f in features.get(s.key, ()))
         bad = [f for f in chosen if not 0 <= f < s.d_sae]
         if bad:
