@@ -1,28 +1,33 @@
-"""The main window: a composition of small panels wired to the model worker. No model logic lives here."""
+"""The main window: a composition of small panels wired to the model client. No model logic lives here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from ui.banner import ErrorBanner
 from ui.feature_search import FeatureSearch
+from ui.file_actions import session_file_in
 from ui.generation_panel import GenerationPanel
 from ui.heatmap_view import HeatmapView
 from ui.inspector import EffectTable, InspectorPanel
+from ui.model_client import ModelClient
 from ui.model_panel import ModelPanel
-from ui.recorded_run import select_analysis, show_outputs
-from ui.session_controller import SessionController, session_file_in
+from ui.recorded_run import show_outputs
+from ui.session_controller import SessionController
 from ui.steering_panel import SteeringPanel
-from ui.worker import ModelWorker
+from ui.window_settings import restore_window, save_window
+from workbench.document import Document, DocumentState, ShownRun
+from workbench.document.state import DEFAULT_PROMPT
 from workbench.errors import WorkbenchError
+from workbench.jobs import events as ev
+from workbench.jobs import requests as rq
 from workbench.models.generation import GenerationResult
 from workbench.models.protocol import ModelInfo
 from workbench.saes.loader import SaeSummary
-from workbench.session.model import AnalysisValue
 from workbench.steering.plan import SteeringPlan
 
 FIRST_PAINT_WAIT_MS = 1000
@@ -34,24 +39,22 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Steering Workbench")
         self.settings = settings or QSettings()
         self.default_saes = default_saes or []
-        self.worker = ModelWorker(self)
+        self.client = ModelClient(self)
         self.info: ModelInfo | None = None
         self.saes: list[SaeSummary] = []
         self.running = False
-        self.last_result: GenerationResult | None = None
-        self.last_plan: SteeringPlan | None = None
-        self.last_prompt, self.last_chat = "", True  # what the last run (or the opened session's outputs) used
-        self.wanted_analysis: dict[str, AnalysisValue] = {}  # an opened session's selections not shown yet
+        # The session's state (inputs, selections, the run shown): the panels send it commands and redraw from it.
+        self.document = Document(DocumentState(prompt=DEFAULT_PROMPT))
         self._run_inputs = ("", True)  # the running generation's prompt and chat mode
         self._abandoned = False  # the running generation's result is not wanted
         self._quitting = False
         self._after_paint: list[Callable[[], None]] | None = []  # None once the window has painted
         self._indexes_asked: set[str] = set()  # SAE keys whose feature labels were asked for
 
-        self.model_panel = ModelPanel()
-        self.steering = SteeringPanel()
-        self.generation = GenerationPanel()
-        self.heatmap = HeatmapView()
+        self.model_panel = ModelPanel(self.document)
+        self.steering = SteeringPanel(self.document)
+        self.generation = GenerationPanel(self.document)
+        self.heatmap = HeatmapView(self.document)
         self.inspector = InspectorPanel()
         self.search = FeatureSearch()
         self.effect = EffectTable()
@@ -91,42 +94,43 @@ class MainWindow(QMainWindow):
         self._wire()
         self.session.install_menus()
         self._actions()
-        with self.session.tracker.restoring():  # the last session's choices are where this one starts, not a step
-            self._restore()
-        self.session.start()
+        restore_window(self)
+        self.session.start()  # the last session's choices are where this one starts, not undo steps
         self.setAcceptDrops(True)  # drop a session file on the window to open it
         self.generation.prompt.setFocus()
 
     # -- wiring -------------------------------------------------------------------------------------------------
     def _wire(self) -> None:
-        w = self.worker
-        w.progress.connect(self.model_panel.show_progress)
-        w.modelLoaded.connect(self._model_loaded)
-        w.saesChanged.connect(self._saes_changed)
-        w.tokens.connect(self.generation.panes.on_tokens)
-        w.generationFinished.connect(self._generation_finished)
-        w.heatmapReady.connect(self.heatmap.show_data)
-        w.featureLayersReady.connect(self.heatmap.show_layers)
-        w.featureIndexReady.connect(self.search.add_indexes)
-        w.cardReady.connect(self.inspector.show_card)
-        w.effectReady.connect(self.effect.show_rows)
-        w.scalesReady.connect(self.steering.set_scales)
-        w.failed.connect(self._failed)
-        w.cancelled.connect(self._cancelled)
+        c = self.client
+        c.on(ev.ProgressMade, lambda e: self.model_panel.show_progress(e.progress))
+        c.on(ev.ModelLoaded, lambda e: self._model_loaded(e.info))
+        c.on(ev.SaesChanged, lambda e: self._saes_changed(list(e.saes)))
+        c.on(ev.SaeLoadFailed, lambda e: self.banner.show_message(f"load SAE failed: {e.message}"))
+        c.on(ev.TokensGenerated, lambda e: self.generation.panes.on_tokens(e.step))
+        c.on(ev.Generated, lambda e: self._generation_finished(e.result, e.plan))
+        c.on(ev.HeatmapReady, lambda e: self.heatmap.show_data(e.data))
+        c.on(ev.FeatureLayersReady, lambda e: self.heatmap.show_layers(e.data))
+        c.on(ev.FeatureIndexReady, lambda e: self.search.add_indexes(list(e.indexes)))
+        c.on(ev.CardReady, lambda e: self.inspector.show_card(e.card))
+        c.on(ev.EffectReady, lambda e: self.effect.show_rows(list(e.rows)))
+        c.on(ev.ScalesReady, lambda e: self.steering.set_scales(e.sae_key, e.feature, (e.scales, e.feature_label)))
+        c.on(ev.JobFailed, self._failed)
+        c.on(ev.JobCancelled, self._cancelled)
+        c.on(ev.HostCrashed, self._crashed)
         self.model_panel.loadRequested.connect(self.load_model)
-        self.model_panel.cancelRequested.connect(w.cancel_load)
-        self.model_panel.addSaeRequested.connect(w.add_sae)
-        self.model_panel.removeSaeRequested.connect(w.remove_sae)
-        self.steering.scalesNeeded.connect(w.unit_scales)
-        self.steering.inspectRequested.connect(w.inspect)
+        self.model_panel.cancelRequested.connect(lambda: c.cancel(rq.LoadModel))
+        self.model_panel.addSaeRequested.connect(lambda spec: c.send(rq.AddSae(spec)))
+        self.model_panel.removeSaeRequested.connect(lambda key: c.send(rq.RemoveSae(key)))
+        self.steering.scalesNeeded.connect(lambda key, f: c.send(rq.UnitScales(key, f)))
+        self.steering.inspectRequested.connect(self.inspect)
         self.generation.generateRequested.connect(self.generate)
         self.generation.stopRequested.connect(self.stop)
-        self.heatmap.featureClicked.connect(w.inspect)
+        self.heatmap.featureClicked.connect(self.inspect)
         self.heatmap.requestChanged.connect(self.request_analysis)
         self.heatmap.anchorChanged.connect(lambda _k, _f: self.request_feature_layers())
         self.inspector.steerRequested.connect(self.steering.add_feature)
         self.inspector.layersRequested.connect(lambda k, f: self.heatmap.set_anchor(k, f, show=True))
-        self.search.inspectRequested.connect(w.inspect)
+        self.search.inspectRequested.connect(self.inspect)
         self.search.steerRequested.connect(self.steering.add_feature)
         self.search.layersRequested.connect(lambda k, f: self.heatmap.set_anchor(k, f, show=True))
 
@@ -167,7 +171,7 @@ class MainWindow(QMainWindow):
         self._update_controls()
         if saes is None:
             saes = self.default_saes if spec == "default" else []
-        self.worker.load_model(spec, device, dtype, saes, keys)
+        self.client.send(rq.LoadModel(spec, device, dtype, tuple(saes), tuple(keys) if keys is not None else None))
         self.statusBar().showMessage(f"loading {spec}…")
 
     def _model_loaded(self, info: ModelInfo) -> None:
@@ -189,9 +193,9 @@ class MainWindow(QMainWindow):
         missing = [k for k in self.search.missing(keys) if k not in self._indexes_asked]
         if missing:
             self._indexes_asked.update(missing)
-            self.worker.feature_indexes(missing)
+            self.client.send(rq.FeatureIndexes(tuple(missing)))
         self._refresh_heatmap_choices()
-        if saes and self.last_result is None:
+        if saes and self.document.state.run is None:
             self.model_panel.idle("ready")
 
     # -- generation -------------------------------------------------------------------------------------------
@@ -202,20 +206,20 @@ class MainWindow(QMainWindow):
             prompt = self.generation.prompt_text()
             settings = self.generation.settings()
         except WorkbenchError as exc:
-            self._failed("generate", str(exc))
+            self.banner.show_message(f"generate failed: {exc}")
             return
         plan = self.steering.plan
         self.banner.hide()
         self.generation.panes.reset(plan.names, [", ".join(e.describe() for e in v.edits) for v in plan.variants])
         self.running = True
         self._update_controls()
-        self._run_inputs = (prompt, self.generation.chat.isChecked())
-        self.worker.generate(prompt, plan, settings, chat=self._run_inputs[1])
+        self._run_inputs = (prompt, self.document.state.chat)
+        self.client.send(rq.Generate(prompt, plan, settings, chat=self._run_inputs[1]))
         self.statusBar().showMessage(f"generating {len(plan.variants)} panes in one batch…")
 
     def stop(self) -> None:
         if self.running:
-            self.worker.stop_generation()
+            self.client.cancel(rq.Generate)
 
     def abandon_run(self) -> None:
         """Stop the running generation and drop its result (another session is being shown)."""
@@ -229,8 +233,7 @@ class MainWindow(QMainWindow):
             self._abandoned = False
             self._update_controls()
             return
-        self.last_result, self.last_plan = result, plan
-        self.last_prompt, self.last_chat = self._run_inputs
+        self.document.show_run(ShownRun(result, plan, *self._run_inputs))
         self.generation.panes.on_finished(result)
         state = "stopped" if result.cancelled else "done"
         self.statusBar().showMessage(
@@ -241,39 +244,29 @@ class MainWindow(QMainWindow):
         self._refresh_heatmap_choices()
         self.request_analysis()
         if len(plan.variants) > 1 and self.saes:
-            self.worker.effect(plan, result)
+            self.client.send(rq.Effect(plan, result))
         self.session.generated()
 
-    def show_run(
-        self,
-        plan: SteeringPlan,
-        result: GenerationResult | None,
-        prompt: str,
-        chat: bool,
-        analysis: dict[str, AnalysisValue] | None = None,
-    ) -> None:
-        """Show recorded outputs (an opened session's) as if just generated; `result` None empties the panes."""
-        self.last_result, self.last_plan = result, plan if result is not None else None
-        self.last_prompt, self.last_chat = prompt, chat
-        self.wanted_analysis = dict(analysis or {})
-        show_outputs(self.generation.panes, plan, result)
+    def show_run(self) -> None:
+        """Show the document's run (an opened session's recorded outputs) as if just generated, or empty panes."""
+        run, plan = self.document.state.run, self.document.state.plan
+        show_outputs(self.generation.panes, run.plan if run else plan, run.result if run else None)
         self.effect.show_rows([])
         self._refresh_heatmap_choices()
 
     # -- analysis ---------------------------------------------------------------------------------------------
     def _refresh_heatmap_choices(self) -> None:
-        panes = list(self.last_plan.names) if self.last_plan is not None else []
+        run = self.document.state.run
+        panes = list(run.plan.names) if run is not None else []
+        # The view selects the document's choices (an opened session's) as far as they exist yet.
         self.heatmap.set_choices(panes, [(f"layer {s.layer} ({s.key})", s.key) for s in self.saes])
-        select_analysis(self.heatmap, self.wanted_analysis, [s.key for s in self.saes])
 
     def _analysed_text(self) -> tuple[str, list[int], int] | None:
         """(pane name, prompt + output token ids, prompt length) of the pane chosen in the heatmap view."""
-        result, plan = self.last_result, self.last_plan
-        if result is None or not self.saes or plan is None:
+        run = self.document.state.run
+        if run is None or not self.saes:
             return None
-        name = self.heatmap.pane_combo.currentData() or plan.names[0]
-        index = plan.names.index(name) if name in plan.names else 0
-        return name, list(result.prompt_ids) + list(result.panes[index].token_ids), len(result.prompt_ids)
+        return run.pane_tokens(self.heatmap.pane_combo.currentData())
 
     def request_analysis(self) -> None:
         self.request_heatmap()
@@ -282,79 +275,48 @@ class MainWindow(QMainWindow):
     def request_heatmap(self) -> None:
         text = self._analysed_text()
         if text is not None:
-            self.worker.heatmap(*text, self.heatmap.sae_combo.currentData() or self.saes[0].key)
+            name, ids, prompt_len = text
+            key = self.heatmap.sae_combo.currentData() or self.saes[0].key
+            self.client.send(rq.Heatmap(name, tuple(ids), prompt_len, key))
 
     def request_feature_layers(self) -> None:
         text, anchor = self._analysed_text(), self.heatmap.anchor
         if text is not None and anchor is not None:
-            self.worker.feature_layers(*text, *anchor)
+            name, ids, prompt_len = text
+            self.client.send(rq.FeatureLayers(name, tuple(ids), prompt_len, *anchor))
+
+    def inspect(self, sae_key: str, feature: int) -> None:
+        self.client.send(rq.Inspect(sae_key, feature))
 
     # -- state ------------------------------------------------------------------------------------------------
-    def _failed(self, what: str, message: str) -> None:
-        if what == "generate":
+    def _failed(self, event: ev.JobFailed) -> None:
+        what = event.request.label
+        if isinstance(event.request, rq.Generate):
             self.running = self._abandoned = False
-        if what == "load model":
+        if isinstance(event.request, rq.LoadModel):
             self.model_panel.idle("load failed")
-        self.banner.show_message(f"{what} failed: {message}")
+        self.banner.show_message(f"{what} failed: {event.message}")
         self.statusBar().showMessage(f"{what} failed")
         self._update_controls()
 
-    def _cancelled(self, what: str) -> None:
-        if what == "generate":  # stopped before its first step: no result comes
+    def _cancelled(self, event: ev.JobCancelled) -> None:
+        if isinstance(event.request, rq.Generate):  # stopped before its first step: no result comes
             self.running = self._abandoned = False
-        if what == "load model":
+        if isinstance(event.request, rq.LoadModel):
             self.model_panel.idle("load cancelled")
-        self.statusBar().showMessage(f"{what} cancelled")
+        self.statusBar().showMessage(f"{event.request.label} cancelled")
+        self._update_controls()
+
+    def _crashed(self, event: ev.HostCrashed) -> None:
+        """The model process died: what it had loaded is gone, so nothing may claim to be ready."""
+        self.info = None
+        self.running = self._abandoned = False
+        self.model_panel.idle("model process ended: load the model again")
+        self.banner.show_message(f"model process: {event.message}")
         self._update_controls()
 
     def _update_controls(self) -> None:
         self.generation.set_running(self.running, ready=self.info is not None)
-
-    def _restore(self) -> None:
-        geometry = self.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1600, 960)
-        for name, splitter in self.splitters.items():
-            state = self.settings.value(f"window/splitter/{name}")
-            if isinstance(state, QByteArray):
-                splitter.restoreState(state)
-        prompt = self.settings.value("last/prompt")
-        if isinstance(prompt, str) and prompt:
-            self.generation.prompt.setPlainText(prompt)
-        g = self.generation
-        for key, spin in (("seed", g.seed), ("max_tokens", g.max_tokens)):
-            value = self.settings.value(f"last/{key}")
-            if value is not None:
-                spin.setValue(int(value))  # type: ignore[call-overload]
-        for key, dspin in (("temperature", g.temperature), ("top_p", g.top_p)):
-            value = self.settings.value(f"last/{key}")
-            if value is not None:
-                dspin.setValue(float(value))  # type: ignore[arg-type]
-        chat = self.settings.value("last/chat")
-        if chat is not None:
-            g.chat.setChecked(str(chat).lower() in ("true", "1"))
-        spec = self.settings.value("last/model")
-        if isinstance(spec, str) and spec:
-            self.model_panel.spec.setEditText(spec)
-
-    def _save(self) -> None:
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        for name, splitter in self.splitters.items():
-            self.settings.setValue(f"window/splitter/{name}", splitter.saveState())
-        self.settings.setValue("last/prompt", self.generation.prompt.toPlainText())
-        self.settings.setValue("last/model", self.model_panel.spec.currentText())
-        g = self.generation
-        for key, value in (
-            ("seed", g.seed.value()),
-            ("max_tokens", g.max_tokens.value()),
-            ("temperature", g.temperature.value()),
-            ("top_p", g.top_p.value()),
-            ("chat", g.chat.isChecked()),
-        ):
-            self.settings.setValue(f"last/{key}", value)
-        self.settings.sync()
 
     def after_first_paint(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the window has painted itself (at once if it already has).
@@ -404,7 +366,7 @@ class MainWindow(QMainWindow):
         if not self.session.closing(ask=event.spontaneous() or self._quitting):
             event.ignore()
             return
-        # Stop the work cleanly and wait for the worker: no thread outlives the window.
-        self._save()
-        self.worker.shutdown()
+        # Stop the work cleanly and wait for the model process: no thread or process outlives the window.
+        save_window(self)
+        self.client.shutdown()
         super().closeEvent(event)

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import QApplication
 
 from ui.main_window import MainWindow
 from ui.stall import StallMeter
+from workbench.jobs import events as ev
+from workbench.jobs import requests as rq
 from workbench.steering.plan import StrengthUnit
 
 DEMO_PROMPT = "Describe your ideal holiday in three sentences."
@@ -37,10 +39,12 @@ class ScreenshotDemo(QObject):
         self.saes: list = []
         self.created = time.perf_counter()
         self.first_paint_ms = 0.0
-        window.worker.saesChanged.connect(self._saes_ready)
-        window.worker.heatmapReady.connect(self._heatmap_ready)
-        window.worker.featureLayersReady.connect(self._layers_ready)
-        window.worker.failed.connect(self._failed)
+        window.client.on(ev.SaesChanged, lambda e: self._saes_ready(list(e.saes)))
+        window.client.on(ev.HeatmapReady, lambda e: self._heatmap_ready(e.data))
+        window.client.on(ev.FeatureLayersReady, lambda _e: self._layers_ready())
+        window.client.on(ev.CardReady, lambda _e: self._card_ready())
+        window.client.on(ev.FeatureIndexReady, lambda _e: self._when_searchable() if self._steered else None)
+        window.client.on(ev.JobFailed, self._failed)
         QTimer.singleShot(TIMEOUT_MS, lambda: self._finish("timed out"))
 
     def start(self) -> None:
@@ -56,7 +60,6 @@ class ScreenshotDemo(QObject):
         self._steered = True
         self.meter.phase = "generation + heatmap"
         self.saes = saes
-        self.window.worker.featureIndexReady.connect(lambda _i: self._when_searchable())
         self._when_searchable()
 
     def _when_searchable(self) -> None:
@@ -105,10 +108,13 @@ class ScreenshotDemo(QObject):
         self._inspected = True
         # Open the steered feature in the inspector (else the heatmap's strongest), as a click on its row would.
         key, feature = self.window.heatmap.anchor or (data.sae_key, data.features[0])  # type: ignore[attr-defined]
-        self.window.worker.inspect(key, feature)
-        self.window.worker.cardReady.connect(lambda _c: QTimer.singleShot(1000, self._finish_when_drawn))
+        self.window.client.send(rq.Inspect(key, feature))
 
-    def _layers_ready(self, _data: object) -> None:
+    def _card_ready(self) -> None:
+        if self._inspected:
+            QTimer.singleShot(1000, self._finish_when_drawn)
+
+    def _layers_ready(self) -> None:
         self._layers_shown = True
 
     def _finish_when_drawn(self) -> None:
@@ -117,8 +123,8 @@ class ScreenshotDemo(QObject):
             return
         self._finish(None)
 
-    def _failed(self, what: str, message: str) -> None:
-        print(f"{what} failed: {message}", file=sys.stderr)
+    def _failed(self, event: ev.JobFailed) -> None:
+        print(f"{event.request.label} failed: {event.message}", file=sys.stderr)
 
     def _finish(self, problem: str | None) -> None:
         self.meter.stop()

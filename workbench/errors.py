@@ -28,3 +28,12 @@ class Cancelled(WorkbenchError):
 
     def __init__(self, message: str = "cancelled") -> None:
         super().__init__(message)
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """One readable line for an exception we did not raise ourselves (torch errors, out of memory)."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0][:300] if lines else ""
+    if "out of memory" in first.lower():
+        return f"out of memory: {first} (try a smaller model, fewer variants, or fewer new tokens)"
+    return f"unexpected {type(exc).__name__}: {first}"

@@ -1,51 +1,132 @@
-"""A separate process that owns the model, for front ends that must never freeze.
+"""Where the model lives: a separate process for front ends that must never freeze, or a thread for tests.
 
 Loading torch and transformers runs compiled code that holds Python's GIL for hundreds of milliseconds at a
 time (`import torch` alone: ~0.4 s), which would freeze a GUI sharing the interpreter. In a child process the
 model cannot stall the window, and an out-of-memory kill ends the child, not the app.
 
-Protocol (plain picklable data over two one-way pipes):
-  parent → child: ("run", job_id, operation, kwargs) | ("cancel", job_id) | ("stop",)
-  child → parent: ("event", job_id, name, payload) | ("done", job_id, result) | ("error", job_id, kind, message)
-The child runs jobs one at a time (one thread owns the model); a listener thread in the child applies cancels
-while a job runs. Events reach the parent on a reader thread, which calls `on_event`.
+Both hosts take typed requests (`workbench.jobs.requests`) and report typed events (`workbench.jobs.events`)
+through `on_event`, called on a host thread (a GUI re-posts them to its own thread). Over the process boundary
+(two one-way pipes, plain picklable data):
+  parent → child: ("run", job_id, request) | ("cancel", job_id) | ("stop",)
+  child → parent: an Event
+The child runs jobs one at a time on one thread (`JobRunner`); a listener thread applies cancels meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
-from workbench.errors import Cancelled, WorkbenchError
+from workbench.jobs import events as ev
+from workbench.jobs.requests import Request
 
-EventCallback = Callable[[int, str, Any], None]
+EventCallback = Callable[[ev.Event], None]
+CRASH_MESSAGE = "the model process ended unexpectedly (out of memory or killed); restart the model"
 
 
-class HostJob:
-    def __init__(self, host: ModelHost, job_id: int, label: str) -> None:
-        self.host, self.id, self.label = host, job_id, label
-        self.future: Future[Any] = Future()
+class JobHandle:
+    """A submitted request: cancel it, or wait for the event that ended it."""
+
+    def __init__(self, host: _JobTable, job_id: int, request: Request) -> None:
+        self._host, self.id, self.request = host, job_id, request
+        self.ended: Future[ev.Event] = Future()  # JobFinished, JobFailed or JobCancelled
 
     def cancel(self) -> None:
-        self.host._send(("cancel", self.id))
+        self._host._cancel(self.id)
 
-    def result(self, timeout: float | None = None) -> Any:
-        return self.future.result(timeout)
+    def wait(self, timeout: float | None = None) -> ev.Event:
+        return self.ended.result(timeout)
 
     @property
     def done(self) -> bool:
-        return self.future.done()
+        return self.ended.done()
 
 
-class ModelHost:
+class Host(Protocol):
+    """What a front end needs of a model owner."""
+
+    closed: bool
+
+    def submit(self, request: Request) -> JobHandle: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def shutdown(self, timeout: float = 10.0) -> None: ...
+
+
+class _JobTable:
+    """Job ids, newest-wins channels, and routing of events to handles: the part both hosts share."""
+
     def __init__(self, on_event: EventCallback) -> None:
         self._on_event = on_event
+        self._lock = threading.Lock()
+        self._jobs: dict[int, JobHandle] = {}
+        self._channels: dict[str, JobHandle] = {}
+        self._next = 0
+        self.closed = False
+
+    def submit(self, request: Request) -> JobHandle:
+        with self._lock:
+            if self.closed:
+                raise RuntimeError("the model host is shut down")
+            self._next += 1
+            job = JobHandle(self, self._next, request)
+            self._jobs[job.id] = job
+            channel = request.channel
+            previous = self._channels.get(channel) if channel is not None else None
+            if channel is not None:
+                self._channels[channel] = job
+        if previous is not None and not previous.done:
+            previous.cancel()  # the newest request on a channel wins
+        self._start(job.id, request)
+        return job
+
+    def _start(self, job_id: int, request: Request) -> None:
+        raise NotImplementedError
+
+    def _cancel(self, job_id: int) -> None:
+        raise NotImplementedError
+
+    def _deliver(self, event: ev.Event) -> None:
+        """Hand an event on; an end event names its request and completes its handle."""
+        if not isinstance(event, ev.JobFinished | ev.JobFailed | ev.JobCancelled):
+            self._on_event(event)
+            return
+        with self._lock:
+            job = self._jobs.pop(event.job, None)
+        if job is None:
+            return  # already failed (the host closed or crashed)
+        event = replace(event, request=job.request)  # the child sends it back without its payload
+        self._on_event(event)
+        job.ended.set_result(event)
+
+    def _fail_all(self, message: str) -> None:
+        """The owner of the model is gone: every job in flight fails, then the front end hears of the crash."""
+        with self._lock:
+            jobs, self._jobs = list(self._jobs.values()), {}
+            was_closed, self.closed = self.closed, True
+        for job in jobs:
+            end: ev.Event = (
+                ev.JobCancelled(job.id, job.request) if was_closed else ev.JobFailed(job.id, job.request, message)
+            )
+            self._on_event(end)
+            job.ended.set_result(end)
+        if not was_closed:
+            self._on_event(ev.HostCrashed(0, message))
+
+
+class ModelHost(_JobTable):
+    """The model in a child process."""
+
+    def __init__(self, on_event: EventCallback) -> None:
+        super().__init__(on_event)
         ctx = mp.get_context("spawn")
         commands_read, self._commands = ctx.Pipe(duplex=False)
         self._events, events_write = ctx.Pipe(duplex=False)
@@ -55,29 +136,18 @@ class ModelHost:
         self._process.start()
         commands_read.close()
         events_write.close()
-        self._lock = threading.Lock()
-        self._jobs: dict[int, HostJob] = {}
-        self._channels: dict[str, HostJob] = {}
-        self._next = 0
-        self.closed = False
         self._reader = threading.Thread(target=self._read, name="workbench-host-reader", daemon=True)
         self._reader.start()
 
-    def submit(self, operation: str, label: str = "", channel: str | None = None, **kwargs: Any) -> HostJob:
-        """Run `operation` (a name in workbench.operations) in the model process."""
-        with self._lock:
-            if self.closed:
-                raise RuntimeError("the model process is shut down")
-            self._next += 1
-            job = HostJob(self, self._next, label or operation)
-            self._jobs[job.id] = job
-            previous = self._channels.get(channel) if channel is not None else None
-            if channel is not None:
-                self._channels[channel] = job
-        if previous is not None and not previous.done:
-            previous.cancel()  # newest request on a channel wins
-        self._send(("run", job.id, operation, kwargs))
-        return job
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def _start(self, job_id: int, request: Request) -> None:
+        self._send(("run", job_id, request))
+
+    def _cancel(self, job_id: int) -> None:
+        self._send(("cancel", job_id))
 
     def _send(self, message: tuple[Any, ...]) -> None:
         # If the child is gone, the reader thread reports it; a send has nothing to add.
@@ -87,34 +157,11 @@ class ModelHost:
     def _read(self) -> None:
         while True:
             try:
-                message = self._events.recv()
+                event = self._events.recv()
             except (EOFError, OSError):
                 break
-            kind, job_id = message[0], message[1]
-            if kind == "event":
-                self._on_event(job_id, message[2], message[3])
-                continue
-            with self._lock:
-                job = self._jobs.pop(job_id, None)
-            if job is None:
-                continue
-            if kind == "done":
-                job.future.set_result(message[2])
-            else:
-                exc: Exception = Cancelled() if message[2] == "Cancelled" else WorkbenchError(message[3])
-                job.future.set_exception(exc)
-        self._fail_all("the model process ended unexpectedly (out of memory?); load the model again")
-
-    def _fail_all(self, message: str) -> None:
-        with self._lock:
-            jobs, self._jobs = list(self._jobs.values()), {}
-            was_closed = self.closed
-            self.closed = True
-        for job in jobs:
-            if not job.future.done():
-                job.future.set_exception(Cancelled() if was_closed else WorkbenchError(message))
-        if not was_closed:
-            self._on_event(0, "crashed", message)
+            self._deliver(event)
+        self._fail_all(CRASH_MESSAGE)
 
     @property
     def alive(self) -> bool:
@@ -123,6 +170,10 @@ class ModelHost:
     @property
     def reader_alive(self) -> bool:
         return self._reader.is_alive()
+
+    def kill(self) -> None:
+        """End the model process at once (as an out-of-memory kill would)."""
+        self._process.kill()
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Cancel running work, stop the child, and wait for it and the reader thread to end."""
@@ -140,23 +191,58 @@ class ModelHost:
         self._reader.join(5)
 
 
+class InProcessHost(_JobTable):
+    """The model on a thread of this process: the same interface, for tests and scripts without a GUI."""
+
+    def __init__(self, on_event: EventCallback, engine: Any = None) -> None:
+        super().__init__(on_event)
+        from workbench.jobs.runner import JobRunner
+
+        self._runner = JobRunner(self._deliver, engine)
+        self._thread = threading.Thread(target=self._runner.serve, name="workbench-model", daemon=True)
+        self._thread.start()
+
+    @property
+    def engine(self) -> Any:
+        return self._runner.engine
+
+    def _start(self, job_id: int, request: Request) -> None:
+        self._runner.put(job_id, request)
+
+    def _cancel(self, job_id: int) -> None:
+        self._runner.cancel(job_id)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self.closed = True
+            running = list(self._jobs)
+        for job_id in running:
+            self._runner.cancel(job_id)
+        self._runner.stop()
+        self._thread.join(timeout)
+        self._fail_all("shut down")  # jobs still queued end as cancelled (the host is closed)
+
+
 def _child_main(commands: Connection, events: Connection) -> None:
     """The model process: a listener thread for commands, and this thread running one job at a time."""
     from workbench.quiet import quiet_libraries
 
     quiet_libraries()  # before the engine imports transformers
-    from workbench.engine import Engine
-    from workbench.cancel import CancelToken
-    from workbench.operations import OPERATIONS
+    from workbench.jobs.runner import JobRunner
 
-    engine = Engine()
-    todo: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
-    tokens: dict[int, CancelToken] = {}
     lock = threading.Lock()
 
-    def token_for(job_id: int) -> CancelToken:
+    def send(event: ev.Event) -> None:
+        if isinstance(event, ev.JobFinished | ev.JobFailed | ev.JobCancelled):
+            event = replace(event, request=Request())  # the parent knows the request: don't send it back
         with lock:
-            return tokens.setdefault(job_id, CancelToken())
+            events.send(event)
+
+    runner = JobRunner(send)
 
     def listen() -> None:
         while True:
@@ -165,33 +251,13 @@ def _child_main(commands: Connection, events: Connection) -> None:
             except (EOFError, OSError):
                 message = ("stop",)
             if message[0] == "cancel":
-                token_for(message[1]).cancel()
+                runner.cancel(message[1])
             elif message[0] == "run":
-                todo.put(message)
+                runner.put(message[1], message[2])
             else:
-                todo.put(None)
+                runner.stop()
                 return
 
     threading.Thread(target=listen, daemon=True).start()
-    while (message := todo.get()) is not None:
-        _, job_id, operation, kwargs = message
-        token = token_for(job_id)
-
-        def emit(name: str, payload: Any, job_id: int = job_id) -> None:
-            events.send(("event", job_id, name, payload))
-
-        try:
-            token.raise_if_cancelled()
-            result = OPERATIONS[operation](engine, token, emit, **kwargs)
-            events.send(("done", job_id, result))
-        except Cancelled:
-            events.send(("error", job_id, "Cancelled", "cancelled"))
-        except WorkbenchError as exc:
-            events.send(("error", job_id, "WorkbenchError", str(exc)))
-        except Exception as exc:  # torch errors, out of memory: report, keep serving
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            events.send(("error", job_id, type(exc).__name__, f"{type(exc).__name__}: {first}"))
-        finally:
-            with lock:
-                tokens.pop(job_id, None)
+    runner.serve()
     events.close()

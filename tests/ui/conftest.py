@@ -4,6 +4,14 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from tests.factories import make_sae
+from workbench.jobs import events as ev
+
+
+def wait_for(qtbot, window, kind, timeout=120_000, check=lambda _e: True):
+    """Wait for the model client's next event of type `kind` (that passes `check`): `.args[0]` is the event."""
+    return qtbot.waitSignal(
+        window.client.received, timeout=timeout, check_params_cb=lambda e: isinstance(e, kind) and check(e)
+    )
 
 
 def _open_window(qtbot, folder):
@@ -13,7 +21,7 @@ def _open_window(qtbot, folder):
     settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings=settings, default_saes=saes)
     win.show()
-    with qtbot.waitSignal(win.worker.saesChanged, timeout=180_000, check_params_cb=lambda s: len(s) == 2):
+    with wait_for(qtbot, win, ev.SaesChanged, timeout=180_000, check=lambda e: len(e.saes) == 2):
         win.load_model("default", "cpu", "auto")
     return win
 

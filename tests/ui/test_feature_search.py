@@ -3,6 +3,8 @@
 from PySide6.QtCore import Qt
 
 from workbench.analysis.feature_search import FeatureIndex
+from workbench.jobs import events as ev
+from workbench.jobs import requests as rq
 from workbench.saes.loader import SaeSummary
 
 INDEXES = [
@@ -86,12 +88,12 @@ def test_in_the_window_ctrl_f_focuses_search_and_steer_adds_an_edit(qtbot, tmp_p
     qtbot.addWidget(window)
     requested = []
     # The model process is not needed here: record what the window asks of it instead.
-    window.worker._submit = lambda operation, label, channel=None, **kw: requested.append((operation, kw))
+    window.client.send = requested.append
     window.show()
     qtbot.waitExposed(window)
     window._saes_changed(SAES)
-    assert ("feature_indexes", {"keys": ["L8", "L15"]}) in requested
-    window.worker.featureIndexReady.emit(INDEXES)
+    assert rq.FeatureIndexes(("L8", "L15")) in requested
+    window.client.receive(ev.FeatureIndexReady(0, tuple(INDEXES)))
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=2000)
     qtbot.keyClick(window.generation.prompt, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)  # typing a prompt
@@ -102,7 +104,7 @@ def test_in_the_window_ctrl_f_focuses_search_and_steer_adds_an_edit(qtbot, tmp_p
     edits = window.steering.plan.variants[window.steering.selected].edits
     assert [(e.layer, e.feature) for e in edits] == [(15, 0)]
     qtbot.keyClick(window.search.field, Qt.Key.Key_Return)
-    assert requested[-1] == ("inspect", {"sae_key": "L15", "feature": 0})
+    assert requested[-1] == rq.Inspect("L15", 0)
     window.search.layers_button.click()
     assert window.heatmap.anchor == ("L15", 0)
     assert window.heatmap.tabs.currentWidget() is window.heatmap.layers_grid

@@ -1,7 +1,6 @@
 """The window on the real embedded SmolLM2 (offscreen): streaming, stop, heatmap click, one feature across layers,
 feature search, errors, clean close."""
 
-import contextlib
 import multiprocessing
 import os
 
@@ -9,6 +8,9 @@ import numpy as np
 import pytest
 
 from tests.factories import make_sae
+from tests.ui.conftest import wait_for
+from workbench.jobs import events as ev
+from workbench.jobs import requests as rq
 
 pytestmark = pytest.mark.integration
 
@@ -16,20 +18,29 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def window(shared_window, qtbot):
     shared_window.banner.hide()
-    for signal in (shared_window.worker.tokens,):
-        with contextlib.suppress(RuntimeError, TypeError):
-            signal.disconnect()
-    shared_window.worker.tokens.connect(shared_window.generation.panes.on_tokens)
-    return shared_window
+    shared_window.listeners = []
+    yield shared_window
+    for listener in shared_window.listeners:  # what this test connected to the client
+        shared_window.client.received.disconnect(listener)
+
+
+def _listen(window, listener):
+    window.client.received.connect(listener)
+    window.listeners.append(listener)
+
+
+def _tokens(listener):
+    """`listener(step)` for every token step the client reports."""
+    return lambda e: listener(e.step) if isinstance(e, ev.TokensGenerated) else None
 
 
 def _generate(qtbot, win, tokens=12, wait=True):
     win.generation.max_tokens.setValue(tokens)
     win.generation.temperature.setValue(0.0)
     if wait:
-        with qtbot.waitSignal(win.worker.generationFinished, timeout=120_000) as done:
+        with wait_for(qtbot, win, ev.Generated) as done:
             win.generate()
-        return done.args[0]
+        return done.args[0].result
     win.generate()
     return None
 
@@ -37,7 +48,7 @@ def _generate(qtbot, win, tokens=12, wait=True):
 def test_generate_streams_text_into_each_pane(qtbot, window):
     window.steering.add_feature("L8", 3, strength=30.0)
     streamed = []
-    window.worker.tokens.connect(lambda e: streamed.append(e))
+    _listen(window, _tokens(streamed.append))
     result = _generate(qtbot, window)
     assert len(window.generation.panes.panes) == 2
     assert len(streamed) >= 2  # token by token, not one block at the end
@@ -54,12 +65,12 @@ def test_stop_stops_within_one_token(qtbot, window):
         if event.step == 2:
             window.stop()
 
-    window.worker.tokens.connect(on_token)
-    with qtbot.waitSignal(window.worker.generationFinished, timeout=120_000) as done:
+    _listen(window, _tokens(on_token))
+    with wait_for(qtbot, window, ev.Generated) as done:
         _generate(qtbot, window, tokens=60, wait=False)
-    result = done.args[0]
+    result = done.args[0].result
     assert result.cancelled
-    # The stop request travels from the GUI thread to the worker: at most one more token follows.
+    # The stop request travels from the GUI thread to the model process: at most one more token follows.
     assert result.steps <= 3 and seen[-1] <= 3
 
 
@@ -74,14 +85,14 @@ def test_clicking_a_heatmap_cell_opens_that_feature(qtbot, window):
     data = window.heatmap.data
     assert data.matrix.shape == (len(data.features), len(data.tokens))
     with (
-        qtbot.waitSignal(window.worker.cardReady, timeout=60_000) as card,
-        qtbot.waitSignal(window.worker.featureLayersReady, timeout=60_000) as layers,
+        wait_for(qtbot, window, ev.CardReady, timeout=60_000) as card,
+        wait_for(qtbot, window, ev.FeatureLayersReady, timeout=60_000) as layers,
     ):
         window.heatmap.features_grid.clicked.emit(2, 5)
-    assert card.args[0].feature == data.features[2]
+    assert card.args[0].card.feature == data.features[2]
     assert f"f{data.features[2]}" in window.inspector.title.text()
     # The clicked feature, followed across layers: one row per SAE layer, the clicked one at its own layer.
-    across = layers.args[0]
+    across = layers.args[0].data
     assert [r.layer for r in across.rows] == [8, 15]
     assert across.activations.shape == (2, len(data.tokens))
     anchor = across.rows[across.anchor_row]
@@ -104,9 +115,9 @@ def test_search_finds_features_of_every_sae_by_id_and_steers_one(qtbot, window):
 
 def test_a_bad_sae_folder_shows_an_error_and_the_app_keeps_working(qtbot, window, tmp_path):
     wrong = make_sae(tmp_path / "wrong", d_in=64, layer=3)
-    with qtbot.waitSignal(window.worker.failed, timeout=60_000) as failed:
-        window.worker.add_sae(str(wrong))
-    assert "d_in 64" in failed.args[1]
+    with wait_for(qtbot, window, ev.JobFailed, timeout=60_000) as failed:
+        window.client.send(rq.AddSae(str(wrong)))
+    assert isinstance(failed.args[0].request, rq.AddSae) and "d_in 64" in failed.args[0].message
     qtbot.waitUntil(lambda: window.banner.isVisible())
     assert "d_in 64" in window.banner.label.text()
     result = _generate(qtbot, window, tokens=3)
@@ -124,7 +135,7 @@ def test_closing_mid_generation_leaves_no_running_thread_or_process(qtbot, windo
     # Runs last in this file: it closes the shared window (a second model load would cost half a minute).
     _generate(qtbot, window, tokens=200, wait=False)
     qtbot.waitUntil(lambda: window.running and window.generation.panes.panes[0].plain != "", timeout=60_000)
-    host = window.worker.host
+    host = window.client.host
     assert host is not None
     window.close()
     assert not host.alive and not host.reader_alive

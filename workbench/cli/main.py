@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench import __version__
+from workbench.cancel import CancelToken
 from workbench.cli.session import COMMANDS as SESSION_COMMANDS
 from workbench.cli.session import check_save_target, save_generated
-from workbench.errors import Cancelled, InputError, WorkbenchError
-from workbench.cancel import CancelToken
+from workbench.errors import Cancelled, InputError, WorkbenchError, describe_unexpected
 from workbench.progress import Progress
 from workbench.quiet import quiet_libraries
 
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None, launch_window: Callable[[], int] | N
     except Exception as exc:
         if os.environ.get("STEERING_WORKBENCH_DEBUG"):
             traceback.print_exc()
-        print(f"error: {_describe_unexpected(exc)}", file=sys.stderr)
+        print(f"error: {describe_unexpected(exc)}", file=sys.stderr)
         return 1
     if args.json and result is not None:
         print(json.dumps(result, ensure_ascii=False))
@@ -289,7 +289,7 @@ def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | 
 
 
 def cmd_stats(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
-    from workbench.corpus.build import texts_from
+    from workbench.analysis.texts import texts_from
 
     texts, source = texts_from(args.text_file)
     if not args.sae and not _demo_saes_apply(args):
@@ -359,14 +359,6 @@ def _print_progress(p: Progress) -> None:
     print(f"\r{p.phase}{step}\033[K", end="", file=sys.stderr, flush=True)
     if p.total and p.done >= p.total:
         print(file=sys.stderr)
-
-
-def _describe_unexpected(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    if "out of memory" in first.lower():
-        return f"out of memory: {first} (try a smaller model, fewer variants, or fewer new tokens)"
-    return f"unexpected {type(exc).__name__}: {first}"
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import InputError
 from workbench.cancel import CancelToken
+from workbench.errors import InputError
 
 if TYPE_CHECKING:
     from workbench.engine import Engine

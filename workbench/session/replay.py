@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import WorkbenchError
 from workbench.cancel import CancelToken
+from workbench.errors import WorkbenchError
 from workbench.progress import ProgressCallback, ignore_progress
 from workbench.session.errors import SessionError
 from workbench.session.model import PaneOutput, Session

@@ -1,66 +1,100 @@
-"""The model process: operations by name, events back, cancel, crash detection, clean shutdown."""
+"""The model process: typed requests in, typed events back, each result once, cancel, crash detection, shutdown."""
 
 import threading
 
 import pytest
 
-from workbench.errors import Cancelled, WorkbenchError
 from workbench.host import ModelHost
+from workbench.jobs import events as ev
+from workbench.jobs import requests as rq
 from workbench.models.sampling import SamplingSettings
 from workbench.steering.plan import SteeringPlan
 
 pytestmark = pytest.mark.integration
 
 
-def test_operations_run_in_the_child_and_stream_events_back():
-    events: list[tuple[str, object]] = []
-    got_token = threading.Event()
+class Recorder:
+    def __init__(self):
+        self.events: list[ev.Event] = []
+        self.got_token = threading.Event()
+        self.crashed = threading.Event()
 
-    def on_event(_job, name, payload):
-        events.append((name, payload))
-        if name == "token":
-            got_token.set()
+    def __call__(self, event: ev.Event) -> None:
+        self.events.append(event)
+        if isinstance(event, ev.TokensGenerated):
+            self.got_token.set()
+        if isinstance(event, ev.HostCrashed):
+            self.crashed.set()
 
-    host = ModelHost(on_event)
+    def of(self, kind, job=None):
+        return [e for e in self.events if isinstance(e, kind) and (job is None or e.job == job)]
+
+
+def test_requests_run_in_the_child_and_stream_typed_events_back():
+    seen = Recorder()
+    host = ModelHost(seen)
     try:
-        info = host.submit("load_model", spec="default", device="cpu", dtype="auto", saes=[]).result(300)
-        assert info.n_layers == 30 and ("model", info) in events
+        load = host.submit(rq.LoadModel("default", device="cpu"))
+        assert isinstance(load.wait(300), ev.JobFinished)
+        (loaded,) = seen.of(ev.ModelLoaded, load.id)
+        assert loaded.info.n_layers == 30
+        assert load.wait().request == rq.LoadModel("default", device="cpu")  # the end names its request
+
         settings = SamplingSettings(temperature=0, max_new_tokens=4, stop_at_eos=False)
-        result = host.submit("generate", prompt="Hi", plan=SteeringPlan(), settings=settings, chat=True).result(120)
-        assert len(result.panes[0].token_ids) == 4
-        assert [n for n, _ in events].count("token") == 4
-        with pytest.raises(WorkbenchError, match="no SAE loaded"):
-            host.submit("inspect", sae_key="L8", feature=1).result(60)
+        gen = host.submit(rq.Generate("Hi", SteeringPlan(), settings))
+        assert isinstance(gen.wait(120), ev.JobFinished)
+        (generated,) = seen.of(ev.Generated, gen.id)  # the result arrives exactly once
+        assert len(generated.result.panes[0].token_ids) == 4
+        assert len(seen.of(ev.TokensGenerated, gen.id)) == 4
+
+        missing = host.submit(rq.Inspect(sae_key="L8", feature=1)).wait(60)
+        assert isinstance(missing, ev.JobFailed) and "no SAE loaded" in missing.message
+        assert isinstance(missing.request, rq.Inspect)
+
         long = SamplingSettings(temperature=0, max_new_tokens=500, stop_at_eos=False)
-        got_token.clear()
-        job = host.submit("generate", prompt="Count to a thousand.", plan=SteeringPlan(), settings=long, chat=True)
-        got_token.wait(60)
+        seen.got_token.clear()
+        job = host.submit(rq.Generate("Count to a thousand.", SteeringPlan(), long))
+        assert seen.got_token.wait(60)
         job.cancel()
-        assert len(job.result(60).panes[0].token_ids) < 500  # a cancelled generation returns what it has
+        assert isinstance(job.wait(60), ev.JobFinished)  # a stopped generation ends with what it has
+        (stopped,) = seen.of(ev.Generated, job.id)
+        assert stopped.result.cancelled and len(stopped.result.panes[0].token_ids) < 500
     finally:
         host.shutdown()
     assert not host.alive
 
 
 def test_a_dead_model_process_fails_pending_jobs_with_a_clear_message():
-    crashed = threading.Event()
-    host = ModelHost(lambda _j, name, _p: crashed.set() if name == "crashed" else None)
-    job = host.submit("load_model", spec="default", device="cpu", dtype="auto", saes=[])
-    host._process.kill()
-    with pytest.raises(WorkbenchError, match="ended unexpectedly"):
-        job.result(60)
-    assert crashed.wait(10)
+    seen = Recorder()
+    host = ModelHost(seen)
+    job = host.submit(rq.LoadModel("default", device="cpu"))
+    host.kill()
+    end = job.wait(60)
+    assert isinstance(end, ev.JobFailed) and "ended unexpectedly" in end.message
+    assert isinstance(end.request, rq.LoadModel)
+    assert seen.crashed.wait(10)
     host.shutdown()
 
 
-def test_cancel_before_start_raises_cancelled():
-    host = ModelHost(lambda *_: None)
+def test_cancel_before_start_ends_the_job_cancelled():
+    host = ModelHost(lambda _e: None)
     try:
-        first = host.submit("load_model", spec="default", device="cpu", dtype="auto", saes=[])
-        second = host.submit("remove_sae", key="x")
+        first = host.submit(rq.LoadModel("default", device="cpu"))
+        second = host.submit(rq.RemoveSae(key="x"))
         second.cancel()
-        first.result(300)
-        with pytest.raises(Cancelled):
-            second.result(30)
+        assert isinstance(first.wait(300), ev.JobFinished)
+        assert isinstance(second.wait(30), ev.JobCancelled)
+    finally:
+        host.shutdown()
+
+
+def test_the_newest_request_on_a_channel_cancels_the_previous_one():
+    host = ModelHost(lambda _e: None)
+    try:
+        host.submit(rq.LoadModel("default", device="cpu"))
+        first = host.submit(rq.SearchFeatures("ocean"))
+        second = host.submit(rq.SearchFeatures("water"))
+        assert isinstance(first.wait(300), ev.JobCancelled)
+        assert isinstance(second.wait(60), ev.JobFinished)
     finally:
         host.shutdown()

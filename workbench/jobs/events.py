@@ -1,0 +1,140 @@
+"""What the model owner tells a front end: one frozen dataclass per kind of news.
+
+Result events carry a job's result (exactly once); progress and token events stream while it runs; every job
+ends with exactly one of `JobFinished`, `JobFailed` or `JobCancelled`, which name the request that ended.
+`HostCrashed` says the model process died: every job in flight ends with `JobFailed` before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from workbench.jobs.requests import Request
+from workbench.models.generation import GenerationResult, TokenEvent
+from workbench.models.protocol import ModelInfo
+from workbench.progress import Progress
+from workbench.saes.loader import SaeSummary
+from workbench.steering.plan import SteeringPlan
+from workbench.steering.units import UnitScales
+
+if TYPE_CHECKING:
+    from workbench.analysis.effect import EffectRow
+    from workbench.analysis.feature_layers import FeatureLayers as FeatureLayersData
+    from workbench.analysis.feature_search import FeatureHit, FeatureIndex
+    from workbench.analysis.heatmap import HeatmapData
+    from workbench.analysis.inspect import FeatureCard
+    from workbench.session.model import Session
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event; `job` is the id of the job that sent it (0 for the host itself)."""
+
+    job: int
+
+
+# -- streaming ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProgressMade(Event):
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class TokensGenerated(Event):
+    step: TokenEvent
+
+
+# -- results (one per job that has one) ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelLoaded(Event):
+    info: ModelInfo
+
+
+@dataclass(frozen=True)
+class SaesChanged(Event):
+    saes: tuple[SaeSummary, ...]
+
+
+@dataclass(frozen=True)
+class SaeLoadFailed(Event):
+    """One SAE of a model load did not load; the model and the other SAEs did."""
+
+    spec: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Generated(Event):
+    result: GenerationResult
+    plan: SteeringPlan
+
+
+@dataclass(frozen=True)
+class HeatmapReady(Event):
+    data: HeatmapData
+
+
+@dataclass(frozen=True)
+class FeatureLayersReady(Event):
+    data: FeatureLayersData
+
+
+@dataclass(frozen=True)
+class CardReady(Event):
+    card: FeatureCard
+
+
+@dataclass(frozen=True)
+class ScalesReady(Event):
+    sae_key: str
+    feature: int
+    scales: UnitScales
+    feature_label: str
+
+
+@dataclass(frozen=True)
+class EffectReady(Event):
+    rows: tuple[EffectRow, ...]
+
+
+@dataclass(frozen=True)
+class SearchResults(Event):
+    query: str
+    hits: tuple[FeatureHit, ...]
+
+
+@dataclass(frozen=True)
+class FeatureIndexReady(Event):
+    indexes: tuple[FeatureIndex, ...]
+
+
+@dataclass(frozen=True)
+class SessionRecorded(Event):
+    session: Session
+
+
+# -- how a job ended ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobFinished(Event):
+    request: Request
+
+
+@dataclass(frozen=True)
+class JobFailed(Event):
+    request: Request
+    message: str  # one readable line
+    kind: str = "WorkbenchError"  # the exception class, for logs
+
+
+@dataclass(frozen=True)
+class JobCancelled(Event):
+    request: Request
+
+
+@dataclass(frozen=True)
+class HostCrashed(Event):
+    message: str
+
+
+JobEnd = JobFinished | JobFailed | JobCancelled

@@ -1,0 +1,149 @@
+"""What a front end can ask of the model owner: one frozen dataclass per operation.
+
+`channel` names requests where the newest wins: sending one cancels the previous request on that channel
+(a heatmap for the old text is not wanted once the user asks for another). `label` is for people (status bar,
+error banner), never for deciding what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from workbench.models.generation import GenerationResult
+from workbench.models.sampling import SamplingSettings
+from workbench.session.model import AnalysisValue
+from workbench.steering.plan import SteeringPlan
+
+
+@dataclass(frozen=True)
+class Request:
+    """Base of every request."""
+
+    label: ClassVar[str] = "job"
+    channel: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
+class LoadModel(Request):
+    """Load a model, then `saes` (keyed by `keys` where given: a reopened session's keys)."""
+
+    spec: str
+    device: str = "auto"
+    dtype: str = "auto"
+    saes: tuple[str, ...] = ()
+    keys: tuple[str, ...] | None = None
+    backend: str = "torch"
+    label: ClassVar[str] = "load model"
+    channel: ClassVar[str | None] = "load"
+
+
+@dataclass(frozen=True)
+class AddSae(Request):
+    spec: str
+    key: str | None = None
+    label: ClassVar[str] = "add SAE"
+
+
+@dataclass(frozen=True)
+class RemoveSae(Request):
+    key: str
+    label: ClassVar[str] = "remove SAE"
+
+
+@dataclass(frozen=True)
+class Generate(Request):
+    """The baseline and every variant of `plan`, one batch, streamed token by token."""
+
+    prompt: str
+    plan: SteeringPlan
+    settings: SamplingSettings
+    chat: bool = True
+    label: ClassVar[str] = "generate"
+    channel: ClassVar[str | None] = "generate"
+
+
+@dataclass(frozen=True)
+class Heatmap(Request):
+    """Tokens × top features of one pane's text at one SAE."""
+
+    pane: str
+    token_ids: tuple[int, ...]
+    prompt_len: int
+    sae_key: str
+    n_features: int = 16
+    label: ClassVar[str] = "heatmap"
+    channel: ClassVar[str | None] = "heatmap"
+
+
+@dataclass(frozen=True)
+class FeatureLayers(Request):
+    """One feature across layers: its own SAE and the nearest decoder direction at every other one."""
+
+    pane: str
+    token_ids: tuple[int, ...]
+    prompt_len: int
+    sae_key: str
+    feature: int
+    label: ClassVar[str] = "feature across layers"
+    channel: ClassVar[str | None] = "feature_layers"
+
+
+@dataclass(frozen=True)
+class Inspect(Request):
+    sae_key: str
+    feature: int
+    label: ClassVar[str] = "inspect feature"
+    channel: ClassVar[str | None] = "inspector"
+
+
+@dataclass(frozen=True)
+class UnitScales(Request):
+    """The feature's strength units (raw, × max activation, × residual norm) and its label."""
+
+    sae_key: str
+    feature: int
+    label: ClassVar[str] = "feature units"
+
+
+@dataclass(frozen=True)
+class Effect(Request):
+    """Did the steer take effect: each steered feature re-measured by the unsteered model on every pane."""
+
+    plan: SteeringPlan
+    result: GenerationResult
+    label: ClassVar[str] = "steer effect"
+    channel: ClassVar[str | None] = "effect"
+
+
+@dataclass(frozen=True)
+class SearchFeatures(Request):
+    query: str
+    limit: int = 50
+    label: ClassVar[str] = "search features"
+    channel: ClassVar[str | None] = "search"
+
+
+@dataclass(frozen=True)
+class FeatureIndexes(Request):
+    """Labels and densities of the SAEs' features (all SAEs, or `keys`), for searching in the front end."""
+
+    keys: tuple[str, ...] | None = None
+    label: ClassVar[str] = "feature labels"
+
+
+@dataclass(frozen=True)
+class RecordSession(Request):
+    """The Session of the loaded model and SAEs with these inputs and (if given) this run.
+
+    Runs on the model's side because a session records what only it knows (weight hashes, the device, the unit
+    scales each edit was converted with).
+    """
+
+    prompt: str
+    plan: SteeringPlan
+    settings: SamplingSettings
+    chat: bool
+    result: GenerationResult | None = None
+    analysis: tuple[tuple[str, AnalysisValue], ...] = ()
+    label: ClassVar[str] = "record session"

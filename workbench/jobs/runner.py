@@ -1,0 +1,67 @@
+"""The loop that owns the model: requests run one at a time on one thread; cancels may come from any thread.
+
+The model process (`workbench.host.ModelHost`) and the in-process host (`workbench.host.InProcessHost`) both
+wrap a `JobRunner`; they differ only in how requests reach it and how its events travel back.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from workbench.cancel import CancelToken
+from workbench.engine import Engine
+from workbench.errors import Cancelled, WorkbenchError, describe_unexpected
+from workbench.jobs import events as ev
+from workbench.jobs.handlers import run
+from workbench.jobs.requests import Request
+
+Send = Callable[[ev.Event], None]
+
+
+class JobRunner:
+    def __init__(self, send: Send, engine: Engine | None = None) -> None:
+        self.engine = engine or Engine()
+        self._send = send
+        self._todo: queue.Queue[tuple[int, Request] | None] = queue.Queue()
+        self._tokens: dict[int, CancelToken] = {}
+        self._lock = threading.Lock()
+
+    def put(self, job_id: int, request: Request) -> None:
+        self._todo.put((job_id, request))
+
+    def cancel(self, job_id: int) -> None:
+        """Cancel a queued or running job (a job not yet queued is cancelled when it arrives)."""
+        self._token(job_id).cancel()
+
+    def stop(self) -> None:
+        """End `serve` once the running job (if any) has ended."""
+        self._todo.put(None)
+
+    def _token(self, job_id: int) -> CancelToken:
+        with self._lock:
+            return self._tokens.setdefault(job_id, CancelToken())
+
+    def serve(self) -> None:
+        """Run jobs until `stop`: every job ends with exactly one JobFinished, JobFailed or JobCancelled."""
+        while (item := self._todo.get()) is not None:
+            job_id, request = item
+            self._send(self.execute(job_id, request, self._token(job_id)))
+            with self._lock:
+                self._tokens.pop(job_id, None)
+
+    def execute(self, job_id: int, request: Request, token: CancelToken) -> ev.Event:
+        def emit(kind: type[ev.Event], /, **fields: Any) -> None:
+            self._send(kind(job=job_id, **fields))
+
+        try:
+            run(self.engine, request, token, emit)
+            return ev.JobFinished(job_id, request)
+        except Cancelled:
+            return ev.JobCancelled(job_id, request)
+        except WorkbenchError as exc:
+            return ev.JobFailed(job_id, request, str(exc), type(exc).__name__)
+        except Exception as exc:  # torch errors, out of memory: report, keep serving
+            return ev.JobFailed(job_id, request, describe_unexpected(exc), type(exc).__name__)
