@@ -26,7 +26,8 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     from ui.theme import apply_theme
     from workbench.saes.demo import demo_sae_folders
 
-    app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0], *qt_args])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName("steering-workbench")
     apply_theme(app)

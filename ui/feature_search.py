@@ -183,8 +183,9 @@ class FeatureSearch(QWidget):
     def _to_results(self) -> None:
         if self.results.topLevelItemCount():
             self.results.setFocus()
-            if self.results.currentItem() is None:
-                self.results.setCurrentItem(self.results.topLevelItem(0))
+            first = self.results.topLevelItem(0)
+            if self.results.currentItem() is None and first is not None:
+                self.results.setCurrentItem(first)
 
     def _emit_selected(self, signal: object) -> None:
         hit = self.selected()

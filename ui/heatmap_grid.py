@@ -46,7 +46,7 @@ class Grid(QStackedWidget):
         self.rows: list[str] = []
         self.columns: list[str] = []
         self.plot.scene().sigMouseMoved.connect(self._moved)
-        self.image.mouseClickEvent = self._image_clicked  # type: ignore[method-assign]
+        self.image.mouseClickEvent = self._image_clicked
 
     def show_hint(self, text: str) -> None:
         self.hint.setText(text)

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
@@ -73,11 +74,15 @@ class ScreenshotDemo(QObject):
             if n:
                 self._steps.append(w.steering.add_variant)
             self._steps += [
-                lambda q=query: (search.field.setText(q), search.run()),
-                lambda layer=layer, s=strength, name=name, first=n == 0: self._steer_found(layer, s, name, first),
+                partial(self._search, query),
+                partial(self._steer_found, layer, strength, name, n == 0),
             ]
         self._steps.append(w.generate)
         QTimer.singleShot(STEP_MS, self._next_step)
+
+    def _search(self, query: str) -> None:
+        self.window.search.field.setText(query)
+        self.window.search.run()
 
     def _next_step(self) -> None:
         if self._steps:
