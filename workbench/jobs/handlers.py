@@ -51,7 +51,12 @@ def run(engine: Engine, request: rq.Request, token: CancelToken, emit: Emit) -> 
 def load_model(engine: Engine, r: rq.LoadModel, token: CancelToken, emit: Emit) -> None:
     """Load the model, then its SAEs (keyed by `keys` where given: a reopened session's keys)."""
     backend = engine.load_model(
-        r.spec, r.device, r.dtype, progress=lambda p: emit(ev.ProgressMade, progress=p), cancel=token
+        r.spec,
+        r.device,
+        r.dtype,
+        progress=lambda p: emit(ev.ProgressMade, progress=p),
+        cancel=token,
+        backend=r.backend,
     )
     emit(ev.ModelLoaded, info=backend.info)
     emit(ev.SaesChanged, saes=tuple(engine.sae_summaries()))
