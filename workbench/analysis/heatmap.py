@@ -9,6 +9,8 @@ import numpy as np
 
 from workbench.analysis.inspect import feature_label
 from workbench.cancel import CancelToken, check
+from workbench.errors import InputError
+from workbench.saes.activations import encode_activations
 
 if TYPE_CHECKING:
     from workbench.engine import Engine
@@ -41,8 +43,18 @@ def build_heatmap(
     cancel: CancelToken | None = None,
 ) -> HeatmapData:
     """Pick the features that fire most on this text and return their tokens × features activations."""
-    acts = engine.features(token_ids, [sae_key], top_k=8, cancel=cancel)[sae_key]
-    stats = engine.sae(sae_key).stats
+    if not token_ids:
+        raise InputError("no text to analyse")
+    sae = engine.sae(sae_key)
+    backend = engine.backend
+    backend.capabilities.require_capture("draw a heatmap")
+    # One forward serves every view of the text: the SAE's features and the residual norm of each SAE layer.
+    layers = sorted({s.layer for s in engine.saes})
+    check(cancel)
+    residuals = backend.residuals(token_ids, layers, cancel=cancel)
+    tokens = tuple(backend.token_strings(token_ids))
+    acts = encode_activations([sae], residuals, token_ids, tokens, top_k=8, cancel=cancel)[sae_key]
+    stats = sae.stats
     # Rank by peak activation on this text, skipping position 0 (an outlier that lights up features
     # everywhere). With statistics, rank by the peak relative to the feature's usual activation instead, and
     # leave out features that fire on most tokens: they say little about this text.
@@ -55,10 +67,7 @@ def build_heatmap(
         if v > best.get(f, 0.0):
             best[f] = v
     features = sorted(best, key=lambda f: -best[f])[:n_features]
-    dense = engine.features(token_ids, [sae_key], top_k=1, features={sae_key: features}, cancel=cancel)[sae_key]
-    layers = sorted({s.layer for s in engine.saes})
-    check(cancel)
-    residuals = engine.backend.residuals(token_ids, layers)
+    dense = encode_activations([sae], residuals, token_ids, tokens, 1, {sae_key: features}, cancel)[sae_key]
     norms = np.stack([np.linalg.norm(residuals[layer], axis=-1) for layer in layers]) if layers else np.zeros((0, 0))
     return HeatmapData(
         pane=pane,
@@ -67,7 +76,7 @@ def build_heatmap(
         tokens=acts.tokens,
         prompt_len=prompt_len,
         features=tuple(features),
-        labels=tuple(feature_label(engine.sae(sae_key), f) for f in features),
+        labels=tuple(feature_label(sae, f) for f in features),
         matrix=dense.dense.T.copy(),
         norm_layers=tuple(layers),
         norms=norms,

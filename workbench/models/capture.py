@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+    from workbench.cancel import CancelToken
     from workbench.models.protocol import ResidualSplice
 
 
@@ -27,10 +28,12 @@ def residual_hooks(
     layers: Sequence[int],
     splice: ResidualSplice | None = None,
     stop_after_deepest: bool = False,
+    cancel: CancelToken | None = None,
 ) -> Iterator[dict[int, torch.Tensor]]:
     """Hooks for one forward pass: the yielded dict fills with the (detached) output of each block in `layers`,
     taken before `splice` changes it; `splice` replaces one block's output; with `stop_after_deepest`, the pass
-    ends after the deepest captured block (the forward call inside the `with` then returns nothing).
+    ends after the deepest captured block (the forward call inside the `with` then returns nothing); with
+    `cancel`, every block first checks it, so a cancelled forward raises Cancelled within one block.
 
     The hooks are removed in `finally`, so an error never leaves one behind.
     """
@@ -40,6 +43,8 @@ def residual_hooks(
     hooked = wanted | ({splice.layer} if splice is not None else set())
     handles = []
     try:
+        if cancel is not None:
+            handles += [block.register_forward_pre_hook(_checker(cancel)) for block in blocks]
         for layer in sorted(hooked):
             hook = _hook(layer, captured, layer in wanted, splice if splice and splice.layer == layer else None)
             handles.append(blocks[layer].register_forward_hook(hook))
@@ -67,6 +72,13 @@ def _hook(layer: int, store: dict[int, Any], capture: bool, splice: ResidualSpli
 
 def _stop(_module: Any, _args: Any, _output: Any) -> None:
     raise _StopForward
+
+
+def _checker(cancel: CancelToken) -> Any:
+    def pre_hook(_module: Any, _args: Any) -> None:
+        cancel.raise_if_cancelled()
+
+    return pre_hook
 
 
 def _spliced(resid: torch.Tensor, splice: ResidualSplice) -> torch.Tensor:

@@ -156,28 +156,37 @@ class HFBackend:
         return DynamicCache(config=self.model.config)
 
     # -- capture --------------------------------------------------------------------------------------------
-    def residuals(self, token_ids: Sequence[int], layers: Sequence[int]) -> dict[int, np.ndarray]:
+    def residuals(
+        self, token_ids: Sequence[int], layers: Sequence[int], cancel: CancelToken | None = None
+    ) -> dict[int, np.ndarray]:
         """Residual stream after each block in `layers` for one text, as float32 (seq, d_model) arrays."""
-        batch = self.residual_batch([token_ids], layers)
+        batch = self.residual_batch([token_ids], layers, cancel)
         return {layer: batch[layer][0] for layer in layers}
 
-    def residual_batch(self, rows: Sequence[Sequence[int]], layers: Sequence[int]) -> dict[int, np.ndarray]:
+    def residual_batch(
+        self, rows: Sequence[Sequence[int]], layers: Sequence[int], cancel: CancelToken | None = None
+    ) -> dict[int, np.ndarray]:
         import torch
 
         check_layers(self.info, layers)
         ids = torch.tensor([list(r) for r in rows], dtype=torch.long, device=self.device)
-        with torch.inference_mode(), residual_hooks(self.blocks, layers, stop_after_deepest=True) as captured:
+        hooks = residual_hooks(self.blocks, layers, stop_after_deepest=True, cancel=cancel)
+        with torch.inference_mode(), hooks as captured:
             self.model.model(input_ids=ids, use_cache=False)
         return {layer: captured[layer].float().cpu().numpy() for layer in layers}
 
     def forward(
-        self, token_ids: Sequence[int], capture: Sequence[int] = (), splice: ResidualSplice | None = None
+        self,
+        token_ids: Sequence[int],
+        capture: Sequence[int] = (),
+        splice: ResidualSplice | None = None,
+        cancel: CancelToken | None = None,
     ) -> ForwardPass:
         import torch
 
         check_layers(self.info, [*capture, *([splice.layer] if splice else [])])
         ids = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
-        with torch.inference_mode(), residual_hooks(self.blocks, capture, splice) as captured:
+        with torch.inference_mode(), residual_hooks(self.blocks, capture, splice, cancel=cancel) as captured:
             logits = self.model(input_ids=ids, use_cache=False).logits
         return ForwardPass(
             logits=logits[0].float().cpu().numpy(),
@@ -223,3 +232,9 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))
     return frozenset(ids)
+
+
+if TYPE_CHECKING:
+    from workbench.models.protocol import ModelBackend
+
+    _IMPLEMENTS: type[ModelBackend] = HFBackend  # mypy checks the class against the protocol here

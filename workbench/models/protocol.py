@@ -106,16 +106,26 @@ class ModelBackend(Protocol):
         ...
 
     # -- capture (capabilities.capture) ---------------------------------------------------------------------
-    def residuals(self, token_ids: Sequence[int], layers: Sequence[int]) -> dict[int, np.ndarray]:
+    # A forward over a long text takes seconds on a CPU: `cancel` is checked between decoder blocks, so a
+    # superseded analysis stops within one block (Cancelled).
+    def residuals(
+        self, token_ids: Sequence[int], layers: Sequence[int], cancel: CancelToken | None = None
+    ) -> dict[int, np.ndarray]:
         """The residual stream (output of each decoder block in `layers`) for `token_ids`, (seq, d_model)."""
         ...
 
-    def residual_batch(self, rows: Sequence[Sequence[int]], layers: Sequence[int]) -> dict[int, np.ndarray]:
+    def residual_batch(
+        self, rows: Sequence[Sequence[int]], layers: Sequence[int], cancel: CancelToken | None = None
+    ) -> dict[int, np.ndarray]:
         """The same for rows of equal length in one batch: (rows, seq, d_model) float32 per layer."""
         ...
 
     def forward(
-        self, token_ids: Sequence[int], capture: Sequence[int] = (), splice: ResidualSplice | None = None
+        self,
+        token_ids: Sequence[int],
+        capture: Sequence[int] = (),
+        splice: ResidualSplice | None = None,
+        cancel: CancelToken | None = None,
     ) -> ForwardPass:
         """Logits for `token_ids`, with `splice` applied, and the residuals of the `capture` layers."""
         ...

@@ -106,7 +106,7 @@ def cache_activations(
         for start in range(0, SHARD_WINDOWS, recipe.model_batch):
             check(cancel)
             rows_batch = batch_windows[start : start + recipe.model_batch]
-            for layer, acts in backend.residual_batch(rows_batch, recipe.layers).items():
+            for layer, acts in backend.residual_batch(rows_batch, recipe.layers, cancel).items():
                 chunks[layer].append(acts[:, 1:].reshape(-1, acts.shape[-1]).astype(np.float16))
         for layer, path in paths.items():
             tmp = path.with_name(path.name + ".tmp.npy")

@@ -59,17 +59,30 @@ def capture_activations(
     cancel: CancelToken | None = None,
 ) -> dict[str, FeatureActivations]:
     """Per SAE (by key): per-token top-k features and a dense tokens × chosen-features slice."""
-    import torch
-
     if not token_ids:
         raise InputError("no text to analyse")
     if top_k < 1:
         raise InputError("top-k must be ≥ 1")
     backend.capabilities.require_capture("show feature activations")
-    features = features or {}
     check(cancel)
-    residuals = backend.residuals(token_ids, sorted({s.layer for s in saes}))
+    residuals = backend.residuals(token_ids, sorted({s.layer for s in saes}), cancel=cancel)
     tokens = tuple(backend.token_strings(token_ids))
+    return encode_activations(saes, residuals, token_ids, tokens, top_k, features, cancel)
+
+
+def encode_activations(
+    saes: Sequence[LoadedSae],
+    residuals: Mapping[int, np.ndarray],
+    token_ids: Sequence[int],
+    tokens: tuple[str, ...],
+    top_k: int = 8,
+    features: Mapping[str, Sequence[int]] | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, FeatureActivations]:
+    """`capture_activations` on residuals already captured (one forward can serve several views of a text)."""
+    import torch
+
+    features = features or {}
     out: dict[str, FeatureActivations] = {}
     for s in saes:
         check(cancel)  # between SAEs: a superseded job stops before the next encode

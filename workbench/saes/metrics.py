@@ -143,15 +143,15 @@ def evaluate_sae(
         ids = backend.encode_prompt(text, chat=False)[:max_tokens_per_text]
         if len(ids) < 3:
             continue
-        clean = backend.forward(ids, capture=[layer])
+        clean = backend.forward(ids, capture=[layer], cancel=cancel)
         # Position 0 is neither measured nor replaced (see the module docstring): splices start at 1.
         with torch.no_grad():
             x = torch.from_numpy(clean.residuals[layer][1:]).to(sae.W_dec.device, sae.W_dec.dtype)
             acts = sae.encode(x)
             x_hat = sae.decode(acts).float().cpu().numpy()
         x_np = x.float().cpu().numpy()
-        with_sae = backend.forward(ids, splice=ResidualSplice(layer, x_hat, start=1))
-        zeroed = backend.forward(ids, splice=ResidualSplice(layer, np.zeros_like(x_hat), start=1))
+        with_sae = backend.forward(ids, splice=ResidualSplice(layer, x_hat, start=1), cancel=cancel)
+        zeroed = backend.forward(ids, splice=ResidualSplice(layer, np.zeros_like(x_hat), start=1), cancel=cancel)
         tally.add(x_np, x_hat, acts.float().cpu().numpy())
         for name, result in (("clean", clean), ("sae", with_sae), ("zero", zeroed)):
             ce[name] += _summed_ce(result.logits, ids)

@@ -108,7 +108,7 @@ def encode_texts(
         check(cancel)
         ids = backend.encode_prompt(text, chat=False)[:max_tokens_per_text]
         if len(ids) >= 2:
-            resid = {layer: r[1:] for layer, r in backend.residuals(ids, layers).items()}
+            resid = {layer: r[1:] for layer, r in backend.residuals(ids, layers, cancel=cancel).items()}
             acts = {}
             for layer in layers:
                 sae = saes[layer]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from workbench.cancel import CancelToken
+from workbench.cancel import CancelToken, check
 from workbench.errors import InputError
 from workbench.models.edits import EditMode, ResidualEdits
 from workbench.models.generation import GenerationRun
@@ -97,18 +97,26 @@ class MinimalBackend:
         )
 
     # -- capture: our own hooks, a whole forward every time -------------------------------------------------
-    def residuals(self, token_ids: Sequence[int], layers: Sequence[int]) -> dict[int, np.ndarray]:
-        batch = self.residual_batch([token_ids], layers)
+    def residuals(
+        self, token_ids: Sequence[int], layers: Sequence[int], cancel: CancelToken | None = None
+    ) -> dict[int, np.ndarray]:
+        batch = self.residual_batch([token_ids], layers, cancel)
         return {layer: batch[layer][0] for layer in layers}
 
-    def residual_batch(self, rows: Sequence[Sequence[int]], layers: Sequence[int]) -> dict[int, np.ndarray]:
-        _, captured = self._run([list(r) for r in rows], layers, None)
+    def residual_batch(
+        self, rows: Sequence[Sequence[int]], layers: Sequence[int], cancel: CancelToken | None = None
+    ) -> dict[int, np.ndarray]:
+        _, captured = self._run([list(r) for r in rows], layers, None, cancel)
         return captured
 
     def forward(
-        self, token_ids: Sequence[int], capture: Sequence[int] = (), splice: ResidualSplice | None = None
+        self,
+        token_ids: Sequence[int],
+        capture: Sequence[int] = (),
+        splice: ResidualSplice | None = None,
+        cancel: CancelToken | None = None,
     ) -> ForwardPass:
-        logits, captured = self._run([list(token_ids)], capture, splice)
+        logits, captured = self._run([list(token_ids)], capture, splice, cancel)
         return ForwardPass(logits=logits[0], residuals={layer: captured[layer][0] for layer in capture})
 
     def unembed(self, directions: np.ndarray, normalize: bool = False) -> np.ndarray:
@@ -122,7 +130,11 @@ class MinimalBackend:
         self.model = None
 
     def _run(
-        self, rows: list[list[int]], capture: Sequence[int], splice: ResidualSplice | None
+        self,
+        rows: list[list[int]],
+        capture: Sequence[int],
+        splice: ResidualSplice | None,
+        cancel: CancelToken | None,
     ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         for layer in [*capture, *([splice.layer] if splice else [])]:
             if not 0 <= layer < self.info.n_layers:
@@ -145,6 +157,8 @@ class MinimalBackend:
 
         hooked = set(capture) | ({splice.layer} if splice else set())
         handles = [self.layers[layer].register_forward_hook(hook_for(layer)) for layer in hooked]
+        if cancel is not None:
+            handles += [block.register_forward_pre_hook(lambda *_: check(cancel)) for block in self.layers]
         try:
             with torch.no_grad():
                 logits = self.model(input_ids=torch.tensor(rows, dtype=torch.long), use_cache=False).logits

@@ -135,6 +135,25 @@ def test_a_cancelled_analysis_stops_before_any_work(any_engine):
         feature_card(any_engine.backend, any_engine.sae("L1"), 3, cancel=token)
 
 
+def test_a_forward_cancelled_midway_stops_at_the_next_block_and_leaves_no_hook(any_backend):
+    token = CancelToken()
+    blocks_run = []
+
+    def cancel_after_block_1(_module, _args, _output):
+        blocks_run.append(1)
+        token.cancel()
+
+    block = any_backend.model.model.layers[1]
+    handle = block.register_forward_hook(cancel_after_block_1)
+    try:
+        with pytest.raises(Cancelled):
+            any_backend.residuals(any_backend.encode_prompt(TEXT, chat=False), [3], cancel=token)
+    finally:
+        handle.remove()
+    assert blocks_run == [1]
+    assert all(not b._forward_pre_hooks and not b._forward_hooks for b in any_backend.model.model.layers)
+
+
 def test_a_backend_without_capture_refuses_analyses_in_one_line(any_engine):
     saved = any_engine.backend.capabilities
     any_engine.backend.capabilities = Capabilities(modes=frozenset({EditMode.ADD}), capture=False, batched=False)
