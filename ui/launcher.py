@@ -6,6 +6,7 @@ window is actually requested.
 
 from __future__ import annotations
 
+import difflib
 import multiprocessing
 import sys
 from collections.abc import Sequence
@@ -19,7 +20,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and (args[0] in cli.COMMANDS or args[0] in ("-h", "--help", "--version")):
         return cli.main(args, launch_window=lambda: _open_window([]))
-    return _open_window(args)  # window options such as --screenshot PATH
+    problem = unknown_argument(args)
+    if problem is not None:
+        print(f"steering-workbench: {problem}", file=sys.stderr)
+        return 2
+    return _open_window(args)  # window options such as --screenshot PATH, and Qt's own (-platform xcb)
+
+
+WINDOW_OPTIONS = ("--screenshot",)
+
+
+def unknown_argument(args: Sequence[str]) -> str | None:
+    """One line naming what is neither a subcommand nor a window option, or None.
+
+    A mistyped subcommand must not open the window (offscreen it would never return): it gets the nearest
+    command's name instead. Single-dash arguments are Qt's (`-platform xcb`, `-style fusion`) and pass through.
+    """
+    if not args:
+        return None
+    first = args[0]
+    if not first.startswith("-"):
+        close = difflib.get_close_matches(first, list(cli.COMMANDS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown command '{first}'{hint}; commands: {', '.join(sorted(cli.COMMANDS))}"
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name.startswith("--") and name not in WINDOW_OPTIONS:
+            close = difflib.get_close_matches(name, list(WINDOW_OPTIONS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            return f"unknown option '{name}'{hint}; the window takes --screenshot PATH, or run a command: --help"
+    return None
 
 
 def _open_window(args: list[str]) -> int:

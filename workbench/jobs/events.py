@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from workbench.jobs.requests import Request
 from workbench.models.generation import GenerationResult, TokenEvent
-from workbench.models.protocol import ModelInfo
+from workbench.models.protocol import Capabilities, ModelInfo
 from workbench.progress import Progress
 from workbench.saes.loader import SaeSummary
 from workbench.steering.plan import SteeringPlan
@@ -49,6 +49,7 @@ class TokensGenerated(Event):
 @dataclass(frozen=True)
 class ModelLoaded(Event):
     info: ModelInfo
+    capabilities: Capabilities  # what the window offers: edit modes and analyses the backend cannot do are greyed
 
 
 @dataclass(frozen=True)
