@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -103,6 +104,17 @@ class EditRow(QFrame):
         old, self.edit = self.edit, new
         self._show(new)
         self.changed.emit(old, new)
+
+    def allow_modes(self, modes: frozenset[EditMode], why: str) -> None:
+        """Grey out the modes the loaded backend cannot apply, saying why on each (an edit already in such a mode
+        keeps it: the run refuses it with a clear line, and the user picks another)."""
+        model = self.mode.model()
+        for i in range(self.mode.count()):
+            allowed = EditMode(self.mode.itemText(i)) in modes
+            item = model.item(i) if isinstance(model, QStandardItemModel) else None
+            if item is not None:
+                item.setEnabled(allowed)
+            self.mode.setItemData(i, None if allowed else why, Qt.ItemDataRole.ToolTipRole)
 
     def set_edit(self, edit: FeatureEdit) -> None:
         """Show `edit` without emitting (the model changed, e.g. by undo)."""

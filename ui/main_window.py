@@ -22,7 +22,6 @@ from ui.steering_panel import SteeringPanel
 from ui.window_settings import restore_window, save_window
 from workbench.document import Document, DocumentState, ShownRun
 from workbench.document.state import DEFAULT_PROMPT
-from workbench.errors import WorkbenchError
 from workbench.jobs import events as ev
 from workbench.jobs import requests as rq
 from workbench.models.generation import GenerationResult
@@ -104,6 +103,7 @@ class MainWindow(QMainWindow):
         c = self.client
         c.on(ev.ProgressMade, lambda e: self.model_panel.show_progress(e.progress))
         c.on(ev.ModelLoaded, lambda e: self._model_loaded(e.info))
+        c.on(ev.ModelLoaded, lambda e: self.steering.set_capabilities(e.capabilities, e.backend))
         c.on(ev.SaesChanged, lambda e: self._saes_changed(list(e.saes)))
         c.on(ev.SaeLoadFailed, lambda e: self.banner.show_message(f"load SAE failed: {e.message}"))
         c.on(ev.TokensGenerated, lambda e: self.generation.panes.on_tokens(e.step))
@@ -202,19 +202,17 @@ class MainWindow(QMainWindow):
     def generate(self) -> None:
         if self.info is None or self.running:
             return
-        try:
-            prompt = self.generation.prompt_text()
-            settings = self.generation.settings()
-        except WorkbenchError as exc:
-            self.banner.show_message(f"generate failed: {exc}")
+        state = self.document.state
+        prompt, plan = state.prompt.strip(), state.plan
+        if not prompt:
+            self.banner.show_message("generate failed: the prompt is empty")
             return
-        plan = self.steering.plan
         self.banner.hide()
         self.generation.panes.reset(plan.names, [", ".join(e.describe() for e in v.edits) for v in plan.variants])
         self.running = True
         self._update_controls()
-        self._run_inputs = (prompt, self.document.state.chat)
-        self.client.send(rq.Generate(prompt, plan, settings, chat=self._run_inputs[1]))
+        self._run_inputs = (prompt, state.chat)
+        self.client.send(rq.Generate(prompt, plan, state.settings, chat=state.chat))
         self.statusBar().showMessage(f"generating {len(plan.variants)} panes in one batch…")
 
     def stop(self) -> None:
@@ -262,11 +260,26 @@ class MainWindow(QMainWindow):
         self.heatmap.set_choices(panes, [(f"layer {s.layer} ({s.key})", s.key) for s in self.saes])
 
     def _analysed_text(self) -> tuple[str, list[int], int] | None:
-        """(pane name, prompt + output token ids, prompt length) of the pane chosen in the heatmap view."""
-        run = self.document.state.run
-        if run is None or not self.saes:
+        """(pane name, prompt + output token ids, prompt length) of the pane chosen for the heatmaps."""
+        state = self.document.state
+        if state.run is None or not self.saes:
             return None
-        return run.pane_tokens(self.heatmap.pane_combo.currentData())
+        pane = state.analysis.get("heatmap_pane")
+        return state.run.pane_tokens(pane if isinstance(pane, str) else None)
+
+    def _chosen_sae(self) -> str:
+        """The SAE chosen for the heatmaps, if it is loaded (an opened session may name one still loading)."""
+        key = self.document.state.analysis.get("heatmap_sae")
+        loaded = [s.key for s in self.saes]
+        return key if isinstance(key, str) and key in loaded else loaded[0]
+
+    def _followed_feature(self) -> tuple[str, int] | None:
+        """The feature followed across layers, if its SAE is loaded."""
+        analysis = self.document.state.analysis
+        key, feature = analysis.get("selected_sae"), analysis.get("selected_feature")
+        if isinstance(key, str) and isinstance(feature, int) and key in {s.key for s in self.saes}:
+            return key, feature
+        return None
 
     def request_analysis(self) -> None:
         self.request_heatmap()
@@ -276,11 +289,10 @@ class MainWindow(QMainWindow):
         text = self._analysed_text()
         if text is not None:
             name, ids, prompt_len = text
-            key = self.heatmap.sae_combo.currentData() or self.saes[0].key
-            self.client.send(rq.Heatmap(name, tuple(ids), prompt_len, key))
+            self.client.send(rq.Heatmap(name, tuple(ids), prompt_len, self._chosen_sae()))
 
     def request_feature_layers(self) -> None:
-        text, anchor = self._analysed_text(), self.heatmap.anchor
+        text, anchor = self._analysed_text(), self._followed_feature()
         if text is not None and anchor is not None:
             name, ids, prompt_len = text
             self.client.send(rq.FeatureLayers(name, tuple(ids), prompt_len, *anchor))

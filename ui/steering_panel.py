@@ -36,9 +36,10 @@ from workbench.document import (
     SetEdit,
     Update,
 )
+from workbench.models.protocol import Capabilities
 from workbench.saes.loader import SaeSummary
 from workbench.saes.selection import sae_for_edit
-from workbench.steering.plan import FeatureEdit, SteeringPlan, StrengthUnit, Variant
+from workbench.steering.plan import EditMode, FeatureEdit, SteeringPlan, StrengthUnit, Variant
 from workbench.steering.units import UnitScales
 
 MAX_VARIANTS = 8
@@ -55,6 +56,8 @@ class SteeringPanel(QWidget):
         self.saes: list[SaeSummary] = []
         self.scales: dict[tuple[str, int], tuple[UnitScales, str]] = {}
         self.rows: list[EditRow] = []
+        self.allowed_modes: frozenset[EditMode] = frozenset(EditMode)  # until a backend says otherwise
+        self.modes_why = ""
         self._sending = False  # this panel is sending a command: it updates its own view
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -224,6 +227,14 @@ class SteeringPanel(QWidget):
             if row.edit.feature == feature and self._key_of(row.edit) == sae_key:
                 row.set_scales(*facts)
 
+    def set_capabilities(self, capabilities: Capabilities, backend: str) -> None:
+        """What the loaded backend can do: edit modes it lacks are greyed out in every row, with the reason."""
+        self.allowed_modes = capabilities.modes
+        missing = sorted(m.value for m in EditMode if m not in capabilities.modes)
+        self.modes_why = f"the {backend} backend cannot {' or '.join(missing)}: load the model with the torch backend"
+        for row in self.rows:
+            row.allow_modes(self.allowed_modes, self.modes_why)
+
     def _key_of(self, edit: FeatureEdit) -> str | None:
         sae = sae_for_edit(self.saes, edit.layer, edit.sae)  # the rule the model process steers by
         return sae.key if sae is not None else None
@@ -270,6 +281,7 @@ class SteeringPanel(QWidget):
     def _insert_row(self, edit: FeatureEdit) -> None:
         """One row for `edit`, placed in (layer, feature) order among the rows shown."""
         row = EditRow(edit, default_label(edit.feature) if edit.feature is not None else "", self.edits_host)
+        row.allow_modes(self.allowed_modes, self.modes_why)
         key = self._key_of(edit)
         if key is not None and edit.feature is not None:
             if (key, edit.feature) in self.scales:

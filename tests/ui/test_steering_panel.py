@@ -1,5 +1,7 @@
 """The steering panel binds widgets to the plan both ways (no model needed)."""
 
+from PySide6.QtCore import Qt
+
 from workbench.saes.loader import SaeSummary
 from workbench.steering.plan import EditMode, StrengthUnit
 
@@ -90,3 +92,23 @@ def test_the_window_remembers_its_last_choices(qtbot, tmp_path):
     assert second.generation.seed.value() == 42 and second.generation.temperature.value() == 0.0
     assert not second.generation.chat.isChecked()
     second.close()
+
+
+def test_modes_the_backend_cannot_apply_are_greyed_with_the_reason(qtbot):
+    from workbench.models.protocol import Capabilities
+
+    panel = _panel(qtbot)
+    panel.add_feature("L8", 5, strength=1.0)
+    add_only = Capabilities(modes=frozenset({EditMode.ADD}), capture=True, batched=False)
+    panel.set_capabilities(add_only, "llama.cpp")
+    panel.add_feature("L8", 6, strength=1.0)  # a row made after the backend loaded is greyed too
+    for row in panel.rows:
+        model = row.mode.model()
+        enabled = {row.mode.itemText(i): model.item(i).isEnabled() for i in range(row.mode.count())}
+        assert enabled == {"add": True, "clamp": False, "ablate": False}
+        tip = row.mode.itemData(1, Qt.ItemDataRole.ToolTipRole)
+        assert "llama.cpp backend cannot ablate or clamp" in tip
+    full = Capabilities(modes=frozenset(EditMode), capture=True, batched=True)
+    panel.set_capabilities(full, "torch")
+    model = panel.rows[0].mode.model()
+    assert all(model.item(i).isEnabled() for i in range(3))

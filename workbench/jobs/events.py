@@ -50,6 +50,7 @@ class TokensGenerated(Event):
 class ModelLoaded(Event):
     info: ModelInfo
     capabilities: Capabilities  # what the window offers: edit modes and analyses the backend cannot do are greyed
+    backend: str = "torch"  # the registry name it was loaded with
 
 
 @dataclass(frozen=True)

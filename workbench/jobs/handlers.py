@@ -58,7 +58,7 @@ def load_model(engine: Engine, r: rq.LoadModel, token: CancelToken, emit: Emit) 
         cancel=token,
         backend=r.backend,
     )
-    emit(ev.ModelLoaded, info=backend.info, capabilities=backend.capabilities)
+    emit(ev.ModelLoaded, info=backend.info, capabilities=backend.capabilities, backend=r.backend)
     emit(ev.SaesChanged, saes=tuple(engine.sae_summaries()))
     for n, sae in enumerate(r.saes, start=1):
         token.raise_if_cancelled()

@@ -1,8 +1,9 @@
 """What a front end can ask of the model owner: one frozen dataclass per operation.
 
 `channel` names requests where the newest wins: sending one cancels the previous request on that channel
-(a heatmap for the old text is not wanted once the user asks for another). `label` is for people (status bar,
-error banner), never for deciding what happened.
+(a heatmap for the old text is not wanted once the user asks for another). `urgent` requests go ahead of queued
+ones: they are quick, and someone waits for them (a save waits for its session record, a slider for its units).
+`label` is for people (status bar, error banner), never for deciding what happened.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Request:
 
     label: ClassVar[str] = "job"
     channel: ClassVar[str | None] = None
+    urgent: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class UnitScales(Request):
     sae_key: str
     feature: int
     label: ClassVar[str] = "feature units"
+    urgent: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -147,3 +150,4 @@ class RecordSession(Request):
     result: GenerationResult | None = None
     analysis: tuple[tuple[str, AnalysisValue], ...] = ()
     label: ClassVar[str] = "record session"
+    urgent: ClassVar[bool] = True

@@ -6,6 +6,7 @@ wrap a `JobRunner`; they differ only in how requests reach it and how its events
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Callable
@@ -25,12 +26,15 @@ class JobRunner:
     def __init__(self, send: Send, engine: Engine | None = None) -> None:
         self.engine = engine or Engine()
         self._send = send
-        self._todo: queue.Queue[tuple[int, Request] | None] = queue.Queue()
+        # (rank, order, job): urgent requests first, then first come first served; a stop ends after the
+        # running job (queued jobs end cancelled when the host closes).
+        self._todo: queue.PriorityQueue[tuple[int, int, tuple[int, Request] | None]] = queue.PriorityQueue()
+        self._order = itertools.count()
         self._tokens: dict[int, CancelToken] = {}
         self._lock = threading.Lock()
 
     def put(self, job_id: int, request: Request) -> None:
-        self._todo.put((job_id, request))
+        self._todo.put((1 if request.urgent else 2, next(self._order), (job_id, request)))
 
     def cancel(self, job_id: int) -> None:
         """Cancel a queued or running job (a job not yet queued is cancelled when it arrives)."""
@@ -38,7 +42,7 @@ class JobRunner:
 
     def stop(self) -> None:
         """End `serve` once the running job (if any) has ended."""
-        self._todo.put(None)
+        self._todo.put((0, next(self._order), None))
 
     def _token(self, job_id: int) -> CancelToken:
         with self._lock:
@@ -46,7 +50,7 @@ class JobRunner:
 
     def serve(self) -> None:
         """Run jobs until `stop`: every job ends with exactly one JobFinished, JobFailed or JobCancelled."""
-        while (item := self._todo.get()) is not None:
+        while (item := self._todo.get()[2]) is not None:
             job_id, request = item
             self._send(self.execute(job_id, request, self._token(job_id)))
             with self._lock:

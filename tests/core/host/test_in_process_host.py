@@ -81,3 +81,20 @@ def test_the_newest_heatmap_supersedes_the_one_before(host):
     assert isinstance(second.wait(60), ev.JobFinished)
     assert isinstance(blocker.wait(60), ev.JobFinished)
     assert not _of(host, ev.HeatmapReady, first.id)
+
+
+def test_a_session_record_goes_ahead_of_queued_analyses(host):
+    ids = tuple(host.engine.backend.encode_prompt("hello there", chat=False))
+    settings = SamplingSettings(max_new_tokens=20, stop_at_eos=False)
+    started = threading.Event()
+    host._on_event = lambda e: (host.events.append(e), isinstance(e, ev.TokensGenerated) and started.set())
+    blocker = host.submit(rq.Generate("hi", SteeringPlan(), settings))
+    assert started.wait(60)  # the generation runs: what comes next waits in the queue
+    heatmap = host.submit(rq.Heatmap("baseline", ids, 3, "L1"))
+    record = host.submit(rq.RecordSession("hi", SteeringPlan(), settings, chat=True))
+    for job in (blocker, heatmap, record):
+        assert isinstance(job.wait(60), ev.JobFinished)
+    ends = [e.job for e in host.events if isinstance(e, ev.JobFinished)]
+    assert ends == [blocker.id, record.id, heatmap.id]
+    (recorded,) = _of(host, ev.SessionRecorded, record.id)
+    assert recorded.session.prompt == "hi"
