@@ -42,6 +42,7 @@ class MainWindow(QMainWindow):
         self.info: ModelInfo | None = None
         self.saes: list[SaeSummary] = []
         self.running = False
+        self.capture = True  # the loaded backend can capture activations (heatmaps, effect)
         # The session's state (inputs, selections, the run shown): the panels send it commands and redraw from it.
         self.document = Document(DocumentState(prompt=DEFAULT_PROMPT))
         self._run_inputs = ("", True)  # the running generation's prompt and chat mode
@@ -63,7 +64,7 @@ class MainWindow(QMainWindow):
         left.addWidget(self.model_panel)
         left.addWidget(self.steering)
         left.setStretchFactor(1, 1)
-        analysis = QTabWidget()
+        self.analysis_tabs = analysis = QTabWidget()
         analysis.setDocumentMode(True)  # no frame: cleaner, and Fusion's large tab frame is slow to paint
         analysis.addTab(self.heatmap, "Heatmaps")
         analysis.addTab(self.effect, "Did the steer take effect?")
@@ -103,7 +104,7 @@ class MainWindow(QMainWindow):
         c = self.client
         c.on(ev.ProgressMade, lambda e: self.model_panel.show_progress(e.progress))
         c.on(ev.ModelLoaded, lambda e: self._model_loaded(e.info))
-        c.on(ev.ModelLoaded, lambda e: self.steering.set_capabilities(e.capabilities, e.backend))
+        c.on(ev.ModelLoaded, self._capabilities)
         c.on(ev.SaesChanged, lambda e: self._saes_changed(list(e.saes)))
         c.on(ev.SaeLoadFailed, lambda e: self.banner.show_message(f"load SAE failed: {e.message}"))
         c.on(ev.TokensGenerated, lambda e: self.generation.panes.on_tokens(e.step))
@@ -181,6 +182,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{info.name} ready on {info.device}")
         self._update_controls()
 
+    def _capabilities(self, event: ev.ModelLoaded) -> None:
+        """Offer only what the loaded backend can do; say why the rest is greyed."""
+        self.capture = event.capabilities.capture
+        self.steering.set_capabilities(event.capabilities, event.backend)
+        why = "" if self.capture else f"the {event.backend} backend cannot capture activations: use the torch backend"
+        for index in range(self.analysis_tabs.count()):
+            self.analysis_tabs.setTabEnabled(index, self.capture)
+            self.analysis_tabs.setTabToolTip(index, why)
+
     def _saes_changed(self, saes: list[SaeSummary]) -> None:
         self.saes = saes
         self.model_panel.show_saes(saes)
@@ -241,7 +251,7 @@ class MainWindow(QMainWindow):
         self._update_controls()
         self._refresh_heatmap_choices()
         self.request_analysis()
-        if len(plan.variants) > 1 and self.saes:
+        if len(plan.variants) > 1 and self.saes and self.capture:
             self.client.send(rq.Effect(plan, result))
         self.session.generated()
 
@@ -282,6 +292,8 @@ class MainWindow(QMainWindow):
         return None
 
     def request_analysis(self) -> None:
+        if not self.capture:
+            return
         self.request_heatmap()
         self.request_feature_layers()
 
