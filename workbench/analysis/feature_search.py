@@ -35,14 +35,27 @@ class FeatureIndex:
     # Fraction of reference tokens each feature fires on; empty without statistics. An array pickles in one
     # piece, so receiving an index costs the GUI process little.
     density: np.ndarray | tuple[float, ...] = ()
+    # Labels imported for this SAE (`labels import`; workbench/saes/labels.py) as (feature, label) pairs: found by
+    # search after the automatic labels' own words, and shown beside them.
+    imported: tuple[tuple[int, str], ...] = ()
 
     def label(self, feature: int) -> str:
         return self.labels[feature] if feature < len(self.labels) else f"feature {feature}"
 
+    def imported_label(self, feature: int) -> str | None:
+        return dict(self.imported).get(feature) if self.imported else None
+
     @cached_property
     def prepared(self) -> _Prepared:
         """Search tables, built on the first search (in the process that searches, never pickled before)."""
-        return _Prepared(self.labels)
+        if not self.imported:
+            return _Prepared(self.labels)
+        extra = dict(self.imported)
+        own = [self.labels[i] if i < len(self.labels) else "" for i in range(self.d_sae)]
+        # An imported label is one more " · " word of its feature's line (its own dots flattened).
+        return _Prepared(
+            [" · ".join(p for p in (own[i], extra.get(i, "").replace("·", " ")) if p) for i in range(self.d_sae)]
+        )
 
 
 @dataclass(frozen=True)
@@ -52,10 +65,12 @@ class FeatureHit:
     feature: int
     label: str
     density: float | None
+    imported_label: str | None = None
 
 
 def feature_index(sae: LoadedSae) -> FeatureIndex:
     from workbench.analysis.inspect import atlas_for
+    from workbench.saes.labels import stored_labels
 
     atlas = atlas_for(sae)
     stats = sae.stats
@@ -65,6 +80,7 @@ def feature_index(sae: LoadedSae) -> FeatureIndex:
         d_sae=sae.d_sae,
         labels=tuple(atlas.labels) if atlas is not None else (),
         density=np.asarray(stats.density, dtype=np.float32) if stats is not None else (),
+        imported=tuple(sorted(stored_labels(sae.fingerprint).items())),
     )
 
 
@@ -116,7 +132,7 @@ def search_features(indexes: Sequence[FeatureIndex], query: str, limit: int = 50
 
 def _hit(index: FeatureIndex, feature: int) -> FeatureHit:
     density = float(index.density[feature]) if feature < len(index.density) else None
-    return FeatureHit(index.sae_key, index.layer, feature, index.label(feature), density)
+    return FeatureHit(index.sae_key, index.layer, feature, index.label(feature), density, index.imported_label(feature))
 
 
 class _Lines:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench import __version__
 from workbench.cancel import CancelToken
+from workbench.cli.features import COMMANDS as FEATURE_COMMANDS
 from workbench.cli.session import COMMANDS as SESSION_COMMANDS
 from workbench.cli.session import check_save_target, save_generated
 from workbench.errors import Cancelled, InputError, WorkbenchError, describe_unexpected
@@ -96,11 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="one text per line, or JSONL with a 'text' field (default: the shipped held-out corpus)",
     )
 
+    from workbench.cli.features import add_parsers as add_feature_parsers
     from workbench.cli.saes import add_parsers
     from workbench.cli.session import add_parsers as add_session_parsers
 
     add_parsers(sub, common)
     add_session_parsers(sub, common)
+    add_feature_parsers(sub, common)
     return parser
 
 
@@ -340,6 +343,7 @@ COMMANDS = {
     "sae-metrics": cmd_sae_metrics,
     "feature": cmd_feature,
     **SESSION_COMMANDS,
+    **FEATURE_COMMANDS,
 }
 
 

@@ -89,9 +89,11 @@ def cmd_feature(args: argparse.Namespace, _cancel: CancelToken) -> dict[str, Any
     stats = FeatureStatistics.load(folder / STATS_FILE) if (folder / STATS_FILE).is_file() else None
     card = atlas.card(args.feature_id, stats)
     card["examples"] = card["examples"][: max(0, args.examples)]
-    card.update(layer=args.layer, sae=str(folder))
+    card.update(layer=args.layer, sae=str(folder), imported_label=_imported_label(folder, args.feature_id))
     if not args.json:
         print(f"L{args.layer} #{card['id']}: {card['label']}")
+        if card["imported_label"]:
+            print(f"  imported label: {card['imported_label']}")
         if stats is not None:
             print(f"  max act {card['max_act']:.3g}, density {card['density']:.3%}, mean act {card['mean_act']:.3g}")
         print("  promotes:   " + " ".join(repr(t["token"]) for t in card["promoted"]))
@@ -99,6 +101,13 @@ def cmd_feature(args: argparse.Namespace, _cancel: CancelToken) -> dict[str, Any
         for e in card["examples"]:
             print(f"  {e['activation']:8.3g}  {e['text']!r}")
     return card
+
+
+def _imported_label(folder: Path, feature: int) -> str | None:
+    """The label imported for this feature (`labels import`), shown beside the automatic one; None if none."""
+    from workbench.saes.labels import folder_fingerprint, imported_label
+
+    return imported_label(folder_fingerprint(folder), feature)
 
 
 def demo_sae_specs() -> list[str]:
