@@ -13,6 +13,7 @@ class Progress:
     phase: str
     done: int = 0
     total: int = 0
+    eta_s: float | None = None  # seconds left, for jobs that can estimate it (sweeps); None = unknown
 
     @property
     def fraction(self) -> float | None:

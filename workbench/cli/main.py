@@ -100,10 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.cli.features import add_parsers as add_feature_parsers
     from workbench.cli.saes import add_parsers
     from workbench.cli.session import add_parsers as add_session_parsers
+    from workbench.cli.sweep import add_parsers as add_sweep_parsers
 
     add_parsers(sub, common)
     add_session_parsers(sub, common)
     add_feature_parsers(sub, common)
+    add_sweep_parsers(sub, common)
     return parser
 
 
@@ -335,6 +337,12 @@ def cmd_feature(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any]
     return run(args, cancel)
 
 
+def cmd_sweep(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
+    from workbench.cli.sweep import cmd_sweep as run
+
+    return run(args, cancel, _engine)
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "features": cmd_features,
@@ -342,6 +350,7 @@ COMMANDS = {
     "stats": cmd_stats,
     "sae-metrics": cmd_sae_metrics,
     "feature": cmd_feature,
+    "sweep": cmd_sweep,
     **SESSION_COMMANDS,
     **FEATURE_COMMANDS,
 }

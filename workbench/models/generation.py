@@ -93,6 +93,8 @@ class GenerationRun:
     eos_ids: frozenset[int]
     device: str
     cancel: CancelToken | None = None
+    # One seed per row instead of `settings.seed` for all (a sweep batches rows of several seeds); None = all alike.
+    row_seeds: Sequence[int] | None = None
     result: GenerationResult | None = field(default=None, init=False)
 
     def __iter__(self) -> Iterator[TokenEvent]:
@@ -102,7 +104,7 @@ class GenerationRun:
         rows = self.plan.n_rows
         prompt = torch.tensor([list(self.prompt_ids)] * rows, dtype=torch.long, device=self.device)
         sequences = prompt.cpu()
-        sampler = RowSampler(self.settings, rows)
+        sampler = RowSampler(self.settings, rows, self.row_seeds)
         decoders = [StreamDecoder(self.decode) for _ in range(rows)]
         generated: list[list[int]] = [[] for _ in range(rows)]
         finish: list[str | None] = [None] * rows

@@ -106,6 +106,16 @@ class HFBackend:
         ids = self.tokenizer(text, add_special_tokens=True)["input_ids"]
         return [int(i) for i in ids]
 
+    def encode_chat(self, text: str, system: str) -> list[int]:
+        """A chat prompt with a system prompt (sweeps' context stress test; optional beyond the protocol)."""
+        if not self.info.has_chat_template:
+            raise InputError(f"{self.info.name} has no chat template: a system prompt needs one")
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # BatchEncoding in newer transformers
+            ids = ids["input_ids"]
+        return [int(i) for i in ids]
+
     def encode_text(self, text: str) -> list[int]:
         return [int(i) for i in self.tokenizer(text, add_special_tokens=False)["input_ids"]]
 

@@ -8,6 +8,7 @@ next-token distributions agree, they pick the same token, so the differences you
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,7 @@ class SamplingSettings:
 class RowSampler:
     """Turns a batch of next-token logits into one token per row, each row with its own seeded generator."""
 
-    def __init__(self, settings: SamplingSettings, n_rows: int) -> None:
+    def __init__(self, settings: SamplingSettings, n_rows: int, row_seeds: Sequence[int] | None = None) -> None:
         import torch
         from transformers import (
             LogitsProcessorList,
@@ -81,8 +82,15 @@ class RowSampler:
                 processors.append(TopPLogitsWarper(settings.top_p))
         self._processors = processors
         # Sampling happens on the CPU with CPU generators: the seed → token mapping is then the same on every
-        # device, given the same probabilities.
-        self._generators = [torch.Generator(device="cpu").manual_seed(settings.seed) for _ in range(n_rows)]
+        # device, given the same probabilities. A sweep puts rows of several seeds in one batch (`row_seeds`);
+        # each row then draws exactly what a run with `settings.seed` = its seed would draw.
+        seeds = [settings.seed] * n_rows if row_seeds is None else [int(s) for s in row_seeds]
+        if len(seeds) != n_rows:
+            raise InputError(f"{len(seeds)} row seeds for {n_rows} rows")
+        for seed in seeds:
+            if not 0 <= seed <= MAX_SEED:
+                raise InputError(f"seed must be between 0 and {MAX_SEED}")
+        self._generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
 
     def __call__(self, sequences: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """`sequences` (rows, len) so far and `logits` (rows, vocab) → next tokens (rows,) on the CPU."""

@@ -1,4 +1,5 @@
-"""Tokens × features heatmaps as PNG images, without Qt or matplotlib: numpy for the colours, zlib for the file.
+"""Tokens × features heatmaps as PNG images, without Qt or matplotlib: numpy for the colours, workbench.png for
+the file.
 
 Rows are features, columns are tokens; a dark column marks where the prompt ends and generation begins. The
 report prints the row labels and the tokens beside the image, so the picture needs no font.
@@ -6,12 +7,11 @@ report prints the row labels and the tokens beside the image, so the picture nee
 
 from __future__ import annotations
 
-import struct
-import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from workbench.png import png_bytes as png_bytes  # one PNG encoder; re-exported for this module's callers
 from workbench.session.errors import SessionError
 from workbench.session.model import Session
 
@@ -23,21 +23,6 @@ CELL = 10  # pixels per token column and feature row
 _LOW = np.array([255, 255, 255], dtype=np.float64)  # zero activation: white
 _HIGH = np.array([8, 48, 107], dtype=np.float64)  # the strongest activation in the image: deep blue
 _BOUNDARY = np.array([200, 30, 30], dtype=np.uint8)
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """Encode an (height, width, 3) uint8 array as a PNG file."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError("expected an (h, w, 3) uint8 array")
-    height, width = rgb.shape[:2]
-    # Each scanline starts with its filter type (0 = none).
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rgb.reshape(height, width * 3)], axis=1).tobytes()
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
 def heatmap_rgb(matrix: np.ndarray, prompt_len: int = 0, cell: int = CELL) -> np.ndarray:
