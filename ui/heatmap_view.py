@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.heatmap_grid import Grid
-from workbench.analysis.feature_layers import FeatureLayers
+from workbench.analysis.feature_layers import FeatureLayers, LayerMatch
 from workbench.analysis.heatmap import HeatmapData
 from workbench.document import Document
 
@@ -256,49 +256,24 @@ class HeatmapView(QWidget):
             rows = [f"L{layer}" for layer in d.norm_layers]
             self.norms_grid.show_matrix(d.norms, rows, list(d.tokens), d.prompt_len)
         elif index == TAB_LAYERS and f is not None:
-            rows = [self._layer_row(i) for i in range(len(f.rows))]
+            rows = [layer_row_label(r) for r in f.rows]
             self.layers_grid.show_matrix(f.scaled, rows, list(f.tokens), f.prompt_len, levels=(0.0, 1.0))
         else:
             return
         self._drawn.add(index)
 
-    def _layer_row(self, i: int) -> str:
-        assert self.layers_data is not None
-        r = self.layers_data.rows[i]
-        label = "" if r.label.startswith("feature") else " " + r.label
-        tag = "★" if r.anchor else (f"cos {r.cosine:.2f}" + (" weak" if r.weak else ""))
-        return f"{_clip(f'L{r.layer} f{r.feature}{label}', ROW_LABEL_CHARS - 2)}  {tag}"
-
     # -- hover and click ----------------------------------------------------------------------------------------
     def _hover_features(self, row: int, col: int) -> None:
-        if self.data is None or row < 0:
-            return
-        d = self.data
-        self.readout.setText(
-            f"token {col} {d.tokens[col]!r} · L{d.layer} f{d.features[row]} {d.labels[row]} · "
-            f"activation {d.matrix[row, col]:.3f} — click to inspect"
-        )
+        if self.data is not None and row >= 0:
+            self.readout.setText(features_readout(self.data, row, col))
 
     def _hover_layers(self, row: int, col: int) -> None:
-        f = self.layers_data
-        if f is None or row < 0:
-            return
-        r = f.rows[row]
-        anchor = f.rows[f.anchor_row]
-        relation = "the chosen feature" if r.anchor else f"cos {r.cosine:.2f} to L{anchor.layer} f{anchor.feature}"
-        self.readout.setText(
-            f"token {col} {f.tokens[col]!r} · L{r.layer} f{r.feature} {r.label} ({relation}) · "
-            f"activation {f.activations[row, col]:.3f} = {f.scaled[row, col]:.2f}× "
-            + ("its max" if r.reference_max is not None else "its max here")
-        )
+        if self.layers_data is not None and row >= 0:
+            self.readout.setText(layers_readout(self.layers_data, row, col))
 
     def _hover_norms(self, row: int, col: int) -> None:
-        if self.data is None or row < 0:
-            return
-        d = self.data
-        self.readout.setText(
-            f"token {col} {d.tokens[col]!r} · layer {d.norm_layers[row]} · ‖x‖ {d.norms[row, col]:.1f}"
-        )
+        if self.data is not None and row >= 0:
+            self.readout.setText(norms_readout(self.data, row, col))
 
     def _features_clicked(self, row: int, _col: int) -> None:
         if self.data is not None:
@@ -310,3 +285,31 @@ class HeatmapView(QWidget):
         if self.layers_data is not None:
             r = self.layers_data.rows[row]
             self.featureClicked.emit(r.sae_key, r.feature)
+
+
+def layer_row_label(r: LayerMatch) -> str:
+    """A row of the one-feature × layers grid: layer, feature, label, and ★ or its cosine to the chosen one."""
+    label = "" if r.label.startswith("feature") else " " + r.label
+    tag = "★" if r.anchor else (f"cos {r.cosine:.2f}" + (" weak" if r.weak else ""))
+    return f"{_clip(f'L{r.layer} f{r.feature}{label}', ROW_LABEL_CHARS - 2)}  {tag}"
+
+
+def features_readout(d: HeatmapData, row: int, col: int) -> str:
+    return (
+        f"token {col} {d.tokens[col]!r} · L{d.layer} f{d.features[row]} {d.labels[row]} · "
+        f"activation {d.matrix[row, col]:.3f} — click to inspect"
+    )
+
+
+def layers_readout(f: FeatureLayers, row: int, col: int) -> str:
+    r, anchor = f.rows[row], f.rows[f.anchor_row]
+    relation = "the chosen feature" if r.anchor else f"cos {r.cosine:.2f} to L{anchor.layer} f{anchor.feature}"
+    return (
+        f"token {col} {f.tokens[col]!r} · L{r.layer} f{r.feature} {r.label} ({relation}) · "
+        f"activation {f.activations[row, col]:.3f} = {f.scaled[row, col]:.2f}× "
+        + ("its max" if r.reference_max is not None else "its max here")
+    )
+
+
+def norms_readout(d: HeatmapData, row: int, col: int) -> str:
+    return f"token {col} {d.tokens[col]!r} · layer {d.norm_layers[row]} · ‖x‖ {d.norms[row, col]:.1f}"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QPaintEvent
-from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QPaintEvent
+from PySide6.QtWidgets import QMainWindow
 
+from ui.analysis_requests import AnalysisRequests
 from ui.banner import ErrorBanner
 from ui.feature_search import FeatureSearch
 from ui.file_actions import session_file_in
@@ -19,6 +20,7 @@ from ui.model_panel import ModelPanel
 from ui.recorded_run import show_outputs
 from ui.session_controller import SessionController
 from ui.steering_panel import SteeringPanel
+from ui.window_layout import FirstPaint, analysis_tabs, install_window_menus, lay_out
 from ui.window_settings import restore_window, save_window
 from workbench.document import Document, DocumentState, ShownRun
 from workbench.document.state import DEFAULT_PROMPT
@@ -28,8 +30,6 @@ from workbench.models.generation import GenerationResult
 from workbench.models.protocol import ModelInfo
 from workbench.saes.loader import SaeSummary
 from workbench.steering.plan import SteeringPlan
-
-FIRST_PAINT_WAIT_MS = 1000
 
 
 class MainWindow(QMainWindow):
@@ -42,13 +42,12 @@ class MainWindow(QMainWindow):
         self.info: ModelInfo | None = None
         self.saes: list[SaeSummary] = []
         self.running = False
-        self.capture = True  # the loaded backend can capture activations (heatmaps, effect)
         # The session's state (inputs, selections, the run shown): the panels send it commands and redraw from it.
         self.document = Document(DocumentState(prompt=DEFAULT_PROMPT))
         self._run_inputs = ("", True)  # the running generation's prompt and chat mode
         self._abandoned = False  # the running generation's result is not wanted
         self._quitting = False
-        self._after_paint: list[Callable[[], None]] | None = []  # None once the window has painted
+        self._first_paint = FirstPaint(self)
         self._indexes_asked: set[str] = set()  # SAE keys whose feature labels were asked for
 
         self.model_panel = ModelPanel(self.document)
@@ -60,40 +59,14 @@ class MainWindow(QMainWindow):
         self.effect = EffectTable()
         self.banner = ErrorBanner()
 
-        left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(self.model_panel)
-        left.addWidget(self.steering)
-        left.setStretchFactor(1, 1)
-        self.analysis_tabs = analysis = QTabWidget()
-        analysis.setDocumentMode(True)  # no frame: cleaner, and Fusion's large tab frame is slow to paint
-        analysis.addTab(self.heatmap, "Heatmaps")
-        analysis.addTab(self.effect, "Did the steer take effect?")
-        center = QSplitter(Qt.Orientation.Vertical)
-        center.addWidget(self.generation)
-        center.addWidget(analysis)
-        center.setSizes([360, 400])  # the heatmaps get the larger share: they are read, not skimmed
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.search)
-        right.addWidget(self.inspector)
-        right.setSizes([300, 600])
-        self.main_split = QSplitter(Qt.Orientation.Horizontal)
-        self.main_split.addWidget(left)
-        self.main_split.addWidget(center)
-        self.main_split.addWidget(right)
-        self.main_split.setSizes([360, 900, 380])
-        self.splitters = {"left": left, "center": center, "right": right, "main": self.main_split}
-        host = QWidget()
-        host_layout = QVBoxLayout(host)
-        host_layout.setContentsMargins(6, 6, 6, 6)
-        host_layout.addWidget(self.banner)
+        self.analysis_tabs = analysis_tabs(self.heatmap, self.effect)
+        self.analysis = AnalysisRequests(self.document, self.client, self.heatmap, self.analysis_tabs)
         self.session = SessionController(self)
-        host_layout.addWidget(self.session.recovery)
-        host_layout.addWidget(self.main_split, 1)
-        self.setCentralWidget(host)
+        self.splitters = lay_out(self, self.analysis_tabs)
         self.statusBar().showMessage("starting…")
         self._wire()
         self.session.install_menus()
-        self._actions()
+        install_window_menus(self)
         restore_window(self)
         self.session.start()  # the last session's choices are where this one starts, not undo steps
         self.setAcceptDrops(True)  # drop a session file on the window to open it
@@ -104,7 +77,8 @@ class MainWindow(QMainWindow):
         c = self.client
         c.on(ev.ProgressMade, lambda e: self.model_panel.show_progress(e.progress))
         c.on(ev.ModelLoaded, lambda e: self._model_loaded(e.info))
-        c.on(ev.ModelLoaded, self._capabilities)
+        c.on(ev.ModelLoaded, self.analysis.set_capabilities)
+        c.on(ev.ModelLoaded, lambda e: self.steering.set_capabilities(e.capabilities, e.backend))
         c.on(ev.SaesChanged, lambda e: self._saes_changed(list(e.saes)))
         c.on(ev.SaeLoadFailed, lambda e: self.banner.show_message(f"load SAE failed: {e.message}"))
         c.on(ev.TokensGenerated, lambda e: self.generation.panes.on_tokens(e.step))
@@ -123,36 +97,17 @@ class MainWindow(QMainWindow):
         self.model_panel.addSaeRequested.connect(lambda spec: c.send(rq.AddSae(spec)))
         self.model_panel.removeSaeRequested.connect(lambda key: c.send(rq.RemoveSae(key)))
         self.steering.scalesNeeded.connect(lambda key, f: c.send(rq.UnitScales(key, f)))
-        self.steering.inspectRequested.connect(self.inspect)
+        self.steering.inspectRequested.connect(self.analysis.inspect)
         self.generation.generateRequested.connect(self.generate)
         self.generation.stopRequested.connect(self.stop)
-        self.heatmap.featureClicked.connect(self.inspect)
-        self.heatmap.requestChanged.connect(self.request_analysis)
-        self.heatmap.anchorChanged.connect(lambda _k, _f: self.request_feature_layers())
+        self.heatmap.featureClicked.connect(self.analysis.inspect)
+        self.heatmap.requestChanged.connect(self.analysis.request)
+        self.heatmap.anchorChanged.connect(lambda _k, _f: self.analysis.request_feature_layers())
         self.inspector.steerRequested.connect(self.steering.add_feature)
         self.inspector.layersRequested.connect(lambda k, f: self.heatmap.set_anchor(k, f, show=True))
-        self.search.inspectRequested.connect(self.inspect)
+        self.search.inspectRequested.connect(self.analysis.inspect)
         self.search.steerRequested.connect(self.steering.add_feature)
         self.search.layersRequested.connect(lambda k, f: self.heatmap.set_anchor(k, f, show=True))
-
-    def _actions(self) -> None:
-        def action(text: str, shortcut: str, slot: object, tip: str) -> QAction:
-            a = QAction(text, self)
-            a.setShortcut(QKeySequence(shortcut))
-            a.setToolTip(tip)
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            a.triggered.connect(slot)
-            self.addAction(a)
-            return a
-
-        run = self.menuBar().addMenu("&Run")
-        run.addAction(action("Generate", "Ctrl+Return", self.generate, "Generate all panes"))
-        run.addAction(action("Stop", "Esc", self.stop, "Stop generating"))
-        run.addAction(action("Refresh heatmap", "Ctrl+H", self.request_analysis, "Recompute the heatmaps"))
-        features = self.menuBar().addMenu("&Features")
-        features.addAction(action("Search features", "Ctrl+F", self.search.focus, "Search features by label or id"))
-        model = self.menuBar().addMenu("&Model")
-        model.addAction(action("Load model", "Ctrl+L", self.model_panel._request_load, "Load the chosen model"))
 
     # -- model ------------------------------------------------------------------------------------------------
     def load_model(
@@ -182,15 +137,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{info.name} ready on {info.device}")
         self._update_controls()
 
-    def _capabilities(self, event: ev.ModelLoaded) -> None:
-        """Offer only what the loaded backend can do; say why the rest is greyed."""
-        self.capture = event.capabilities.capture
-        self.steering.set_capabilities(event.capabilities, event.backend)
-        why = "" if self.capture else f"the {event.backend} backend cannot capture activations: use the torch backend"
-        for index in range(self.analysis_tabs.count()):
-            self.analysis_tabs.setTabEnabled(index, self.capture)
-            self.analysis_tabs.setTabToolTip(index, why)
-
     def _saes_changed(self, saes: list[SaeSummary]) -> None:
         self.saes = saes
         self.model_panel.show_saes(saes)
@@ -198,13 +144,11 @@ class MainWindow(QMainWindow):
         keys = [s.key for s in saes]
         self.search.set_saes(keys)
         self._indexes_asked &= set(keys)  # a key that went away may come back naming another SAE
-        if self.heatmap.anchor is not None and self.heatmap.anchor[0] not in keys:
-            self.heatmap.clear_anchor()
         missing = [k for k in self.search.missing(keys) if k not in self._indexes_asked]
         if missing:
             self._indexes_asked.update(missing)
             self.client.send(rq.FeatureIndexes(tuple(missing)))
-        self._refresh_heatmap_choices()
+        self.analysis.set_saes(saes)
         if saes and self.document.state.run is None:
             self.model_panel.idle("ready")
 
@@ -249,10 +193,9 @@ class MainWindow(QMainWindow):
             f"{len(result.panes)} panes in {result.wall_s:.1f} s"
         )
         self._update_controls()
-        self._refresh_heatmap_choices()
-        self.request_analysis()
-        if len(plan.variants) > 1 and self.saes and self.capture:
-            self.client.send(rq.Effect(plan, result))
+        self.analysis.refresh_choices()
+        self.analysis.request()
+        self.analysis.request_effect(plan, result)
         self.session.generated()
 
     def show_run(self) -> None:
@@ -260,57 +203,11 @@ class MainWindow(QMainWindow):
         run, plan = self.document.state.run, self.document.state.plan
         show_outputs(self.generation.panes, run.plan if run else plan, run.result if run else None)
         self.effect.show_rows([])
-        self._refresh_heatmap_choices()
-
-    # -- analysis ---------------------------------------------------------------------------------------------
-    def _refresh_heatmap_choices(self) -> None:
-        run = self.document.state.run
-        panes = list(run.plan.names) if run is not None else []
-        # The view selects the document's choices (an opened session's) as far as they exist yet.
-        self.heatmap.set_choices(panes, [(f"layer {s.layer} ({s.key})", s.key) for s in self.saes])
-
-    def _analysed_text(self) -> tuple[str, list[int], int] | None:
-        """(pane name, prompt + output token ids, prompt length) of the pane chosen for the heatmaps."""
-        state = self.document.state
-        if state.run is None or not self.saes:
-            return None
-        pane = state.analysis.get("heatmap_pane")
-        return state.run.pane_tokens(pane if isinstance(pane, str) else None)
-
-    def _chosen_sae(self) -> str:
-        """The SAE chosen for the heatmaps, if it is loaded (an opened session may name one still loading)."""
-        key = self.document.state.analysis.get("heatmap_sae")
-        loaded = [s.key for s in self.saes]
-        return key if isinstance(key, str) and key in loaded else loaded[0]
-
-    def _followed_feature(self) -> tuple[str, int] | None:
-        """The feature followed across layers, if its SAE is loaded."""
-        analysis = self.document.state.analysis
-        key, feature = analysis.get("selected_sae"), analysis.get("selected_feature")
-        if isinstance(key, str) and isinstance(feature, int) and key in {s.key for s in self.saes}:
-            return key, feature
-        return None
+        self.analysis.refresh_choices()
 
     def request_analysis(self) -> None:
-        if not self.capture:
-            return
-        self.request_heatmap()
-        self.request_feature_layers()
-
-    def request_heatmap(self) -> None:
-        text = self._analysed_text()
-        if text is not None:
-            name, ids, prompt_len = text
-            self.client.send(rq.Heatmap(name, tuple(ids), prompt_len, self._chosen_sae()))
-
-    def request_feature_layers(self) -> None:
-        text, anchor = self._analysed_text(), self._followed_feature()
-        if text is not None and anchor is not None:
-            name, ids, prompt_len = text
-            self.client.send(rq.FeatureLayers(name, tuple(ids), prompt_len, *anchor))
-
-    def inspect(self, sae_key: str, feature: int) -> None:
-        self.client.send(rq.Inspect(sae_key, feature))
+        """Recompute the heatmaps of the text shown (Run > Refresh heatmap, a session's SAEs loaded)."""
+        self.analysis.request()
 
     # -- state ------------------------------------------------------------------------------------------------
     def _failed(self, event: ev.JobFailed) -> None:
@@ -343,27 +240,13 @@ class MainWindow(QMainWindow):
         self.generation.set_running(self.running, ready=self.info is not None)
 
     def after_first_paint(self, callback: Callable[[], None]) -> None:
-        """Run `callback` once the window has painted itself (at once if it already has).
-
-        Starting the model process after the first paint keeps its start-up (torch imports) from competing
-        with the window's first appearance.
-        """
-        if self._after_paint is None:
-            callback()
-            return
-        self._after_paint.append(callback)
-        # A window that starts minimised or on another desktop may not paint for a long time: do not wait.
-        QTimer.singleShot(FIRST_PAINT_WAIT_MS, self._painted)
+        """Run `callback` once the window has painted itself (at once if it already has): the model process
+        starts after the first paint, so its start-up (torch imports) does not compete with the window's."""
+        self._first_paint.then(callback)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
         super().paintEvent(event)
-        self._painted()
-
-    def _painted(self) -> None:
-        if self._after_paint is not None:
-            callbacks, self._after_paint = self._after_paint, None
-            for callback in callbacks:
-                QTimer.singleShot(0, callback)
+        self._first_paint.happened()
 
     def quit(self) -> None:
         """File > Quit: close, asking about unsaved changes as closing the window by hand does."""

@@ -62,54 +62,19 @@ class SteeringPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
 
-        box = QGroupBox("Variants")
-        vbox = QVBoxLayout(box)
-        self.variant_list = QListWidget()
-        self.variant_list.setMaximumHeight(110)
-        self.variant_list.setToolTip("Double-click a variant to rename it; the baseline has no edits")
+        box, self.variant_list, buttons = _variants_box()
+        self.add_variant_button, self.duplicate_button, self.remove_variant_button = buttons
         self.variant_list.currentRowChanged.connect(lambda _r: self._show_edits())
         self.variant_list.itemChanged.connect(self._renamed)
-        vbox.addWidget(self.variant_list)
-        buttons = QHBoxLayout()
-        self.add_variant_button = QPushButton("Add")
         self.add_variant_button.clicked.connect(self.add_variant)
-        self.duplicate_button = QPushButton("Duplicate")
         self.duplicate_button.clicked.connect(self.duplicate_variant)
-        self.remove_variant_button = QPushButton("Remove")
         self.remove_variant_button.clicked.connect(self.remove_variant)
-        for b in (self.add_variant_button, self.duplicate_button, self.remove_variant_button):
-            buttons.addWidget(b)
-        vbox.addLayout(buttons)
         layout.addWidget(box)
-
-        edits_box = QGroupBox("Edits of the selected variant")
-        ebox = QVBoxLayout(edits_box)
-        add_row = QHBoxLayout()
-        self.layer_combo = QComboBox()
-        self.layer_combo.setToolTip("The SAE (layer) the feature belongs to")
-        self.feature_spin = QSpinBox()
-        self.feature_spin.setRange(0, 10**7)
-        self.feature_spin.setPrefix("f")
-        self.feature_spin.setToolTip("Feature id (or find one with the feature search, Ctrl+F)")
-        self.add_edit_button = QPushButton("Add feature")
+        edits = _EditsBox()
+        self.layer_combo, self.feature_spin, self.add_edit_button = edits.layer, edits.feature, edits.add
+        self.empty_hint, self.edits_host, self.edits_layout = edits.hint, edits.host, edits.rows
         self.add_edit_button.clicked.connect(self._add_from_controls)
-        add_row.addWidget(self.layer_combo, 1)
-        add_row.addWidget(self.feature_spin, 1)
-        add_row.addWidget(self.add_edit_button)
-        ebox.addLayout(add_row)
-        self.empty_hint = QLabel()
-        self.empty_hint.setWordWrap(True)
-        self.empty_hint.setObjectName("hint")
-        ebox.addWidget(self.empty_hint)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        self.edits_host = QWidget()
-        self.edits_layout = QVBoxLayout(self.edits_host)
-        self.edits_layout.setContentsMargins(0, 0, 0, 0)
-        self.edits_layout.addStretch(1)
-        scroll.setWidget(self.edits_host)
-        ebox.addWidget(scroll, 1)
-        layout.addWidget(edits_box, 1)
+        layout.addWidget(edits, 1)
         self._refresh_variants(select=1)
         unsubscribe = self.document.subscribe(self._document_changed)
         self.destroyed.connect(lambda _o=None: unsubscribe())
@@ -314,6 +279,54 @@ class SteeringPanel(QWidget):
         key = self._key_of(edit)
         if key is not None and edit.feature is not None:
             self.inspectRequested.emit(key, edit.feature)
+
+
+def _variants_box() -> tuple[QGroupBox, QListWidget, tuple[QPushButton, QPushButton, QPushButton]]:
+    """The variants list and its Add / Duplicate / Remove buttons."""
+    box = QGroupBox("Variants")
+    vbox = QVBoxLayout(box)
+    variants = QListWidget()
+    variants.setMaximumHeight(110)
+    variants.setToolTip("Double-click a variant to rename it; the baseline has no edits")
+    vbox.addWidget(variants)
+    row = QHBoxLayout()
+    buttons = (QPushButton("Add"), QPushButton("Duplicate"), QPushButton("Remove"))
+    for b in buttons:
+        row.addWidget(b)
+    vbox.addLayout(row)
+    return box, variants, buttons
+
+
+class _EditsBox(QGroupBox):
+    """Add a feature by layer and id, a hint when there is nothing to show, and one row per edit."""
+
+    def __init__(self) -> None:
+        super().__init__("Edits of the selected variant")
+        ebox = QVBoxLayout(self)
+        add_row = QHBoxLayout()
+        self.layer = QComboBox()
+        self.layer.setToolTip("The SAE (layer) the feature belongs to")
+        self.feature = QSpinBox()
+        self.feature.setRange(0, 10**7)
+        self.feature.setPrefix("f")
+        self.feature.setToolTip("Feature id (or find one with the feature search, Ctrl+F)")
+        self.add = QPushButton("Add feature")
+        add_row.addWidget(self.layer, 1)
+        add_row.addWidget(self.feature, 1)
+        add_row.addWidget(self.add)
+        ebox.addLayout(add_row)
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setObjectName("hint")
+        ebox.addWidget(self.hint)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        self.host = QWidget()
+        self.rows = QVBoxLayout(self.host)
+        self.rows.setContentsMargins(0, 0, 0, 0)
+        self.rows.addStretch(1)
+        scroll.setWidget(self.host)
+        ebox.addWidget(scroll, 1)
 
 
 def _several_at(saes: list[SaeSummary], layer: int) -> bool:

@@ -76,7 +76,7 @@ def test_stop_stops_within_one_token(qtbot, window):
 
 def test_clicking_a_heatmap_cell_opens_that_feature(qtbot, window):
     _generate(qtbot, window, tokens=6)
-    pane, ids, _prompt_len = window._analysed_text()
+    pane, ids, _prompt_len = window.analysis.analysed_text()
     # Wait for this text's heatmap: one requested by an earlier test may still arrive first.
     qtbot.waitUntil(
         lambda: (d := window.heatmap.data) is not None and (d.pane, len(d.tokens)) == (pane, len(ids)),
