@@ -306,10 +306,10 @@ def _read_file(path: Path) -> dict[str, Any]:
 # -- identities -----------------------------------------------------------------------------------------------
 def folder_fingerprint(folder: Path) -> str:
     """The fingerprint a loaded SAE from this folder gets (the loader's rule), without loading it."""
-    from workbench.saes.loader import _fingerprint  # one rule: a loaded SAE must find the same labels file
+    from workbench.saes.loader import sae_fingerprint  # one rule: a loaded SAE must find the same labels file
     from workbench.saes.spec import SaeSpec
 
-    return _fingerprint(SaeSpec.parse(str(folder)))
+    return sae_fingerprint(SaeSpec.parse(str(folder)))
 
 
 def folder_identity(folder: Path, layer: int) -> SaeIdentity:

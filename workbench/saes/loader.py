@@ -89,7 +89,7 @@ def load_sae(spec: SaeSpec, model: ModelInfo, device: str, key: str) -> LoadedSa
     sae.eval()
     for p in sae.parameters():
         p.requires_grad_(False)
-    loaded = LoadedSae(key=key, spec=spec, sae=sae, layer=layer, hook_name=hook_name, fingerprint=_fingerprint(spec))
+    loaded = LoadedSae(key=key, spec=spec, sae=sae, layer=layer, hook_name=hook_name, fingerprint=sae_fingerprint(spec))
     loaded.stats = _find_statistics(loaded)
     return loaded
 
@@ -118,7 +118,7 @@ def _read(spec: SaeSpec, device: str) -> Any:
         ) from exc
 
 
-def _fingerprint(spec: SaeSpec) -> str:
+def sae_fingerprint(spec: SaeSpec) -> str:
     """A stable id for the SAE's weights: the digest a session records for its folder (workbench/hashing.py),
     or the hash of release:id for the registry."""
     if spec.source is SaeSource.FOLDER:
