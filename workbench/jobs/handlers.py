@@ -1,50 +1,14 @@
-"""How each request runs on the thread that owns the model: one handler per request type.
-
-A handler takes the engine, the request, the job's cancel token and an `emit(event)` callback, and sends its
-result as one event; it returns nothing, so a result crosses the process boundary once. Events are built with
-the job id by `emit`'s caller (see `Emitter`), so handlers name only what they report.
-"""
+"""The handlers of the model, SAE, generation and analysis requests (see workbench/jobs/dispatch.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
 
 from workbench.cancel import CancelToken
 from workbench.engine import Engine
 from workbench.errors import WorkbenchError
 from workbench.jobs import events as ev
 from workbench.jobs import requests as rq
+from workbench.jobs.dispatch import Emit, handles
 from workbench.progress import Progress
-
-R = TypeVar("R", bound=rq.Request)
-
-
-class Emit(Protocol):
-    """`emit(EventClass, **fields)`: the runner fills in the job id and sends the event."""
-
-    def __call__(self, kind: type[ev.Event], /, **fields: Any) -> None: ...
-
-
-Handler = Callable[[Engine, Any, CancelToken, Emit], None]
-HANDLERS: dict[type[rq.Request], Handler] = {}
-
-
-def handles(request_type: type[R]) -> Callable[[Callable[[Engine, R, CancelToken, Emit], None]], Handler]:
-    def register(fn: Callable[[Engine, R, CancelToken, Emit], None]) -> Handler:
-        HANDLERS[request_type] = fn
-        return fn
-
-    return register
-
-
-def run(engine: Engine, request: rq.Request, token: CancelToken, emit: Emit) -> None:
-    """Run `request` to its end; raises Cancelled, WorkbenchError or whatever the model raised."""
-    handler = HANDLERS.get(type(request))
-    if handler is None:
-        raise WorkbenchError(f"the model process does not know the request {type(request).__name__}")
-    token.raise_if_cancelled()
-    handler(engine, request, token, emit)
 
 
 @handles(rq.LoadModel)

@@ -16,7 +16,7 @@ from workbench.cancel import CancelToken
 from workbench.engine import Engine
 from workbench.errors import Cancelled, WorkbenchError, describe_unexpected
 from workbench.jobs import events as ev
-from workbench.jobs.handlers import run
+from workbench.jobs.dispatch import run
 from workbench.jobs.requests import Request
 
 Send = Callable[[ev.Event], None]
