@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class EditMode(StrEnum):
@@ -68,6 +71,29 @@ class EditFiring:
         }
 
 
+def scope_slice(positions: str, start: int, length: int, prompt_len: int) -> tuple[int, int]:
+    """The slice [lo, hi) of a forward chunk (absolute positions start…start+length) that a position scope
+    ("all", "prompt" or "generated", `workbench.steering.plan.PositionScope`) covers. `generated` starts at the
+    last prompt position, whose output predicts the first new token."""
+    if positions == "all":
+        lo, hi = start, start + length
+    elif positions == "prompt":
+        lo, hi = start, min(start + length, prompt_len)
+    else:
+        lo, hi = max(start, prompt_len - 1), start + length
+    return max(lo - start, 0), max(hi - start, 0)
+
+
+@dataclass(frozen=True)
+class ConstantAdd:
+    """One add edit of one row as plain numbers, for a backend that adds it itself (a llama.cpp control vector)."""
+
+    row: int
+    layer: int
+    positions: str  # "all", "prompt" or "generated"
+    vector: np.ndarray  # (d_model,) float32: raw strength × direction, in model space
+
+
 class ResidualEdits(Protocol):
     """Edits to apply after some decoder blocks, one batch row per pane (baseline first), with firing counts."""
 
@@ -82,4 +108,13 @@ class ResidualEdits(Protocol):
 
     def attached(self, blocks: Sequence[Any], start: int, prompt_len: int) -> AbstractContextManager[None]:
         """Forward hooks on torch decoder `blocks` for one forward pass whose first position is `start`."""
+        ...
+
+    def constant_adds(self) -> list[ConstantAdd]:
+        """Every add edit as a constant vector; clamp and ablate have no constant form and are not listed."""
+        ...
+
+    def count_positions(self, start: int, length: int, prompt_len: int) -> None:
+        """Count, for every add edit, the positions of a forward chunk it covers, when the backend added the
+        vectors itself (the torch hooks count as they steer)."""
         ...

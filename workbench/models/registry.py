@@ -21,6 +21,7 @@ DEFAULT_BACKEND = "torch"
 # name → "module:attribute" of its loader
 BUILTIN: dict[str, str] = {
     "torch": "workbench.models.hf:HFBackend.load",
+    "llama.cpp": "workbench.models.llamacpp:LlamaCppBackend.load",
 }
 
 

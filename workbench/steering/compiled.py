@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import SteeringError
-from workbench.models.edits import EditFiring
+from workbench.models.edits import ConstantAdd, EditFiring, scope_slice
 from workbench.saes.directions import sae_directions, to_model_space
 from workbench.saes.selection import sae_for_edit
 from workbench.steering.plan import EditMode, FeatureEdit, PositionScope, SteeringPlan, StrengthUnit
@@ -34,6 +34,7 @@ class _Edit:
     feature_slot: int = -1  # column in its clamp group's feature list
     count: int = 0
     count_tensor: Any = None  # clamp counts accumulate on the device: no sync per token
+    vector: Any = None  # add edits: coefficient × direction, (d_model,) float32 numpy (see constant_adds)
 
 
 @dataclass
@@ -53,14 +54,9 @@ class _LayerEdits:
 
 
 def scope_range(scope: PositionScope, start: int, length: int, prompt_len: int) -> tuple[int, int]:
-    """The slice [lo, hi) of a forward chunk (absolute positions start…start+length) that `scope` covers."""
-    if scope is PositionScope.ALL:
-        lo, hi = start, start + length
-    elif scope is PositionScope.PROMPT:
-        lo, hi = start, min(start + length, prompt_len)
-    else:  # generated: the last prompt position onward (see PositionScope)
-        lo, hi = max(start, prompt_len - 1), start + length
-    return max(lo - start, 0), max(hi - start, 0)
+    """The slice [lo, hi) of a forward chunk (absolute positions start…start+length) that `scope` covers
+    (one rule for every backend: models/edits.py)."""
+    return scope_slice(scope.value, start, length, prompt_len)
 
 
 class CompiledPlan:
@@ -92,6 +88,21 @@ class CompiledPlan:
             extra = int(e.count_tensor.item()) if e.count_tensor is not None else 0
             report[e.row].append(EditFiring(e.edit, e.coefficient, e.count + extra))
         return [tuple(r) for r in report]
+
+    def constant_adds(self) -> list[ConstantAdd]:
+        """Every add edit as a constant vector (a llama.cpp control vector sums them per layer)."""
+        return [
+            ConstantAdd(e.row, e.edit.layer, e.edit.positions.value, e.vector)
+            for e in self._edits
+            if e.edit.mode is EditMode.ADD and e.vector is not None
+        ]
+
+    def count_positions(self, start: int, length: int, prompt_len: int) -> None:
+        """Count the positions every add edit covers in a chunk whose vectors the backend added itself."""
+        for e in self._edits:
+            if e.edit.mode is EditMode.ADD and e.coefficient != 0:
+                lo, hi = scope_range(e.edit.positions, start, length, prompt_len)
+                e.count += max(hi - lo, 0)
 
     @contextmanager
     def attached(self, blocks: Sequence[Any], start: int, prompt_len: int) -> Iterator[None]:
@@ -191,7 +202,10 @@ def compile_plan(
         for edit in variant.active_edits:
             _check_layer(edit, info)
             if edit.mode not in capabilities.modes:
-                raise SteeringError(f"this model backend cannot {edit.mode.value} (edit {edit.describe()})")
+                raise SteeringError(
+                    f"this model backend cannot {edit.mode.value} (edit {edit.describe()}): "
+                    "add edits only; the torch backend can clamp and ablate"
+                )
             if edit.vector is not None:
                 direction = _vector_direction(edit, info)
                 scales = unit_scales(None, _layer_resid_norm(saes, edit.layer), float(direction.norm()))
@@ -213,6 +227,8 @@ def compile_plan(
                 )
             coefficient = 0.0 if edit.mode is EditMode.ABLATE else _raw(edit, scales)
             item = _Edit(row=row, edit=edit, coefficient=coefficient)
+            if edit.mode is EditMode.ADD:
+                item.vector = (coefficient * direction).numpy().astype("float32")
             all_edits.append(item)
             layer_edits = layers.setdefault(edit.layer, _LayerEdits())
             if edit.mode is EditMode.ADD:

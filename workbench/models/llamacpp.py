@@ -1,0 +1,340 @@
+"""The llama.cpp backend: a GGUF model steered with control vectors, through llama-cpp-python.
+
+- Add edits (SAE features or raw vectors) of a pane become one control vector per position scope
+  (models/control_vector.py), set with `llama_set_adapter_cvec` on the pane's own context: llama.cpp adds it to
+  `l_out-L`, the residual our torch hooks steer. Clamp and ablate depend on each token's activation and have no
+  constant form: `capabilities.modes` is {add}.
+- Panes: one context per pane on the one loaded model, stepped together, so every pane streams at every token
+  and a cancel stops all of them at the same step. (One context with its KV cache cleared between panes costs
+  the same compute but streams the panes one after another; bench/llamacpp.py measures both.)
+- Decoding reuses the torch backend's loop and sampler (generation.py, sampling.py): the same token events,
+  the same seed → token rule, greedy = argmax of the same logits.
+- Capture (residuals, logits, splices) runs on a separate unsteered context with a graph callback
+  (llamacpp_capture.py); the logit lens reads the output matrix from the GGUF with the `gguf` package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from itertools import pairwise
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from workbench.cancel import CancelToken
+from workbench.errors import InputError, ModelLoadError, SteeringError
+from workbench.models.control_vector import control_vector
+from workbench.models.edits import EditMode, ResidualEdits
+from workbench.models.generation import GenerationRun
+from workbench.models.llamacpp_capture import CaptureContext
+from workbench.models.llamacpp_native import NativeContext, NativeModel, check_gguf_file, gguf_architecture
+from workbench.models.protocol import Capabilities, ForwardPass, ModelInfo, ResidualSplice, check_layers
+from workbench.models.sampling import SamplingSettings
+from workbench.models.spec import EMBEDDED_NAME, ModelSource, ModelSpec
+from workbench.progress import Progress, ProgressCallback, ignore_progress
+
+if TYPE_CHECKING:
+    import torch
+
+BACKEND_NAME = "llama.cpp"
+LLAMACPP_CAPABILITIES = Capabilities(modes=frozenset({EditMode.ADD}), capture=True, batched=False)
+# Architectures whose llama.cpp graph names the block output `l_out-L` after adding the control vector, with a
+# Llama-style final RMS norm and output matrix (what the logit lens assumes).
+SUPPORTED_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3")
+_BODY, _LAST, _GENERATED = "body", "last", "generated"  # prompt positions before the last one, the last, new ones
+_SCOPES_AT = {_BODY: ("all", "prompt"), _LAST: ("all", "prompt", "generated"), _GENERATED: ("all", "generated")}
+
+
+def default_threads() -> int:
+    """One thread per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+class LlamaCppBackend:
+    """A GGUF model in llama.cpp: generation contexts (one per pane, reused) and a capture context."""
+
+    capabilities = LLAMACPP_CAPABILITIES
+
+    def __init__(self, native: NativeModel, info: ModelInfo, n_threads: int) -> None:
+        self.native = native
+        self.info = info
+        self.n_threads = n_threads
+        self.eos_ids = frozenset(t for t in range(native.n_vocab) if native.lib.llama_vocab_is_eog(native.vocab, t))
+        self._template = native.meta("tokenizer.chat_template")
+        self._pieces: dict[int, bytes] = {}
+        self._panes: list[NativeContext] = []
+        self._capture: CaptureContext | None = None
+        self._head: tuple[np.ndarray, np.ndarray, float] | None = None
+
+    @classmethod
+    def load(
+        cls,
+        spec: ModelSpec,
+        device: str = "auto",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        progress: ProgressCallback = ignore_progress,
+        cancel: CancelToken | None = None,
+        threads: int | None = None,
+    ) -> LlamaCppBackend:
+        if spec.source not in (ModelSource.EMBEDDED, ModelSource.GGUF):
+            raise ModelLoadError(
+                f"the llama.cpp backend loads GGUF files only, not {spec.describe()!r}: use --backend torch"
+            )
+        if dtype not in ("auto", "", "float32", "fp32"):
+            raise ModelLoadError("the llama.cpp backend computes in the GGUF's own types: leave dtype on auto")
+        from workbench.devices import resolve_device
+
+        target = resolve_device(device)  # where SAEs and steering tensors go, as on the torch backend
+        path = Path(spec.location)
+        progress(Progress(f"loading {path.name} with llama.cpp", 1, 2))
+        check_gguf_file(path)
+        _check_architecture(path, gguf_architecture(path))
+        native = NativeModel.load(path, n_gpu_layers=0)
+        gpu = target != "cpu" and bool(native.lib.llama_supports_gpu_offload())
+        if gpu:  # reload with every layer on the GPU llama.cpp was built for
+            native.close()
+            native = NativeModel.load(path, n_gpu_layers=-1)
+        try:
+            architecture = native.meta("general.architecture") or "?"
+            _check_architecture(path, architecture)
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            lib = native.lib
+            name = EMBEDDED_NAME if spec.source is ModelSource.EMBEDDED else (native.meta("general.name") or path.stem)
+            template = native.meta("tokenizer.chat_template")
+            eos = int(lib.llama_vocab_eos(native.vocab))
+            info = ModelInfo(
+                name=name,
+                path=str(path),
+                source=spec.describe(),
+                device=target if gpu else "cpu",
+                dtype="float32",  # activations and steering vectors; the weights keep the GGUF's quantisation
+                n_layers=native.n_layers,
+                d_model=native.n_embd,
+                vocab_size=native.n_vocab,
+                has_chat_template=bool(template),
+                parameters=int(lib.llama_model_n_params(native.model)),
+                memory_bytes=int(lib.llama_model_size(native.model)),
+                architecture=architecture,
+                eos_token_id=eos if eos >= 0 else None,
+                context_length=int(lib.llama_model_n_ctx_train(native.model)) or None,
+            )
+        except BaseException:
+            native.close()
+            raise
+        progress(Progress("ready", 2, 2))
+        return cls(native, info, threads or default_threads())
+
+    # -- text -----------------------------------------------------------------------------------------------
+    def encode_prompt(self, text: str, chat: bool) -> list[int]:
+        if not chat:
+            return self.native.tokenize(text, add_special=True, parse_special=False)
+        if not self._template:
+            raise InputError(f"{self.info.name} has no chat template: use raw mode")
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        special = {k: self._piece_text(self._special_id(k)) for k in ("bos", "eos")}
+        formatter = Jinja2ChatFormatter(self._template, eos_token=special["eos"], bos_token=special["bos"])
+        rendered = formatter(messages=[{"role": "user", "content": text}]).prompt
+        return self.native.tokenize(rendered, add_special=False, parse_special=True)
+
+    def encode_text(self, text: str) -> list[int]:
+        return self.native.tokenize(text, add_special=False, parse_special=False)
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return b"".join(self._piece(int(t)) for t in token_ids).decode("utf-8", "replace")
+
+    def token_strings(self, token_ids: Sequence[int]) -> list[str]:
+        return [self._piece(int(t)).decode("utf-8", "replace") for t in token_ids]
+
+    def _piece(self, token: int) -> bytes:
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self.native.piece(token)
+        return piece
+
+    def _special_id(self, which: str) -> int:
+        return int(getattr(self.native.lib, f"llama_vocab_{which}")(self.native.vocab))
+
+    def _piece_text(self, token: int) -> str:
+        return self.native.piece(token, special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+    # -- generation -----------------------------------------------------------------------------------------
+    def generate(
+        self,
+        prompt_ids: Sequence[int],
+        plan: ResidualEdits,
+        settings: SamplingSettings,
+        cancel: CancelToken | None = None,
+    ) -> GenerationRun:
+        if not prompt_ids:
+            raise InputError("the prompt is empty")
+        limit = self.info.context_length
+        if limit and len(prompt_ids) + settings.max_new_tokens > limit:
+            raise InputError(f"prompt plus max new tokens exceeds the model's context of {limit} tokens")
+        prompt_len = len(prompt_ids)
+        vectors = self._pane_vectors(plan)  # before any work: layer 0 or a wrong width is an error here
+        n_ctx = prompt_len + settings.max_new_tokens + 1
+
+        def new_cache() -> list[NativeContext]:
+            return self._pane_contexts(plan.n_rows, n_ctx)
+
+        def forward(ids: torch.Tensor, start: int, cache: object) -> torch.Tensor:
+            import torch
+
+            panes: list[NativeContext] = cache  # type: ignore[assignment]  # what new_cache returned
+            tokens = ids.tolist()
+            length = len(tokens[0])
+            logits = np.empty((len(panes), self.native.n_vocab), dtype=np.float32)
+            for row, ctx in enumerate(panes):
+                for lo, hi, vector in _segments(start, length, prompt_len, vectors[row]):
+                    ctx.set_vector(vector)
+                    ctx.decode(tokens[row][lo:hi], start + lo)
+                logits[row] = ctx.last_logits()
+            plan.count_positions(start, length, prompt_len)
+            return torch.from_numpy(logits)
+
+        return GenerationRun(
+            prompt_ids=list(prompt_ids),
+            plan=plan,
+            settings=settings,
+            forward=forward,
+            new_cache=new_cache,
+            decode=self.decode,
+            eos_ids=self.eos_ids,
+            device="cpu",
+            cancel=cancel,
+        )
+
+    def _pane_vectors(self, plan: ResidualEdits) -> list[dict[str, np.ndarray | None]]:
+        """Per pane, the control vector for each kind of position (None where nothing is added)."""
+        adds = plan.constant_adds()
+        if any(a.layer == 0 for a in adds):
+            raise SteeringError("layer 0 cannot be steered by a llama.cpp control vector: use layer 1 or later")
+        n, d = self.info.n_layers, self.info.d_model
+        panes: list[dict[str, np.ndarray | None]] = []
+        for row in range(plan.n_rows):
+            mine = [a for a in adds if a.row == row]
+            built: dict[tuple[str, ...], np.ndarray | None] = {}
+            where: dict[str, np.ndarray | None] = {}
+            for kind, scopes in _SCOPES_AT.items():
+                chosen = tuple(sorted({a.positions for a in mine if a.positions in scopes}))
+                if chosen not in built:
+                    picked = [(a.layer, a.vector) for a in mine if a.positions in chosen]
+                    built[chosen] = control_vector(picked, n, d) if picked else None
+                where[kind] = built[chosen]
+            panes.append(where)
+        return panes
+
+    def _pane_contexts(self, rows: int, n_ctx: int) -> list[NativeContext]:
+        """`rows` cleared contexts holding at least `n_ctx` positions, reusing the ones from earlier runs."""
+        for i, ctx in enumerate(self._panes):
+            if ctx.n_ctx < n_ctx:
+                ctx.close()
+                self._panes[i] = NativeContext(self.native, max(n_ctx, 1024), self.n_threads)
+        while len(self._panes) < rows:
+            self._panes.append(NativeContext(self.native, max(n_ctx, 1024), self.n_threads))
+        chosen = self._panes[:rows]
+        for ctx in chosen:
+            ctx.clear()
+        return chosen
+
+    # -- capture --------------------------------------------------------------------------------------------
+    def residuals(
+        self, token_ids: Sequence[int], layers: Sequence[int], cancel: CancelToken | None = None
+    ) -> dict[int, np.ndarray]:
+        check_layers(self.info, layers)
+        return self._capturer().run(token_ids, layers, cancel=cancel)[1]
+
+    def residual_batch(
+        self, rows: Sequence[Sequence[int]], layers: Sequence[int], cancel: CancelToken | None = None
+    ) -> dict[int, np.ndarray]:
+        check_layers(self.info, layers)
+        each = [self.residuals(r, layers, cancel) for r in rows]
+        return {layer: np.stack([e[layer] for e in each]) for layer in layers}
+
+    def forward(
+        self,
+        token_ids: Sequence[int],
+        capture: Sequence[int] = (),
+        splice: ResidualSplice | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ForwardPass:
+        check_layers(self.info, [*capture, *([splice.layer] if splice else [])])
+        logits, residuals = self._capturer().run(token_ids, capture, splice, logits=True, cancel=cancel)
+        assert logits is not None
+        return ForwardPass(logits=logits, residuals=residuals)
+
+    def unembed(self, directions: np.ndarray, normalize: bool = False) -> np.ndarray:
+        weight, gain, eps = self._output_head()
+        x = np.asarray(directions, dtype=np.float32)
+        if normalize:
+            x = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
+        return np.asarray((x * gain) @ weight.T, dtype=np.float32)
+
+    def _capturer(self) -> CaptureContext:
+        if self._capture is None:
+            self._capture = CaptureContext(self.native, self.n_threads)
+        return self._capture
+
+    def _output_head(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """(output matrix (vocab, d) float32, final norm gain (d,), norm epsilon), dequantised from the GGUF."""
+        if self._head is None:
+            import gguf
+            from gguf.quants import dequantize
+
+            reader = gguf.GGUFReader(self.info.path)
+            tensors = {t.name: t for t in reader.tensors}
+            out = tensors.get("output.weight") or tensors["token_embd.weight"]  # tied embeddings: no output.weight
+            weight = dequantize(out.data, out.tensor_type).reshape(self.info.vocab_size, self.info.d_model)
+            norm = tensors["output_norm.weight"]
+            gain = dequantize(norm.data, norm.tensor_type).reshape(self.info.d_model)
+            eps = float(self.native.meta(f"{self.info.architecture}.attention.layer_norm_rms_epsilon") or 1e-5)
+            self._head = (weight.astype(np.float32), gain.astype(np.float32), eps)
+        return self._head
+
+    def close(self) -> None:
+        """Free every context, then the model (llama.cpp objects left to the interpreter's exit crash there)."""
+        for ctx in self._panes:
+            ctx.close()
+        self._panes = []
+        if self._capture is not None:
+            self._capture.close()
+            self._capture = None
+        self.native.close()
+
+
+def _check_architecture(path: Path, architecture: str | None) -> None:
+    if architecture is not None and architecture not in SUPPORTED_ARCHITECTURES:
+        raise ModelLoadError(
+            f"{path.name}: GGUF architecture {architecture!r} is not supported by the llama.cpp backend "
+            f"(supported: {', '.join(SUPPORTED_ARCHITECTURES)}; other models load with --backend torch)"
+        )
+
+
+def _segments(
+    start: int, length: int, prompt_len: int, vectors: dict[str, np.ndarray | None]
+) -> list[tuple[int, int, np.ndarray | None]]:
+    """Split a chunk (positions start…start+length) where the pane's control vector changes: (lo, hi, vector)."""
+    cuts = sorted({0, length} | {c - start for c in (prompt_len - 1, prompt_len) if start < c < start + length})
+    out: list[tuple[int, int, np.ndarray | None]] = []
+    for lo, hi in pairwise(cuts):
+        pos = start + lo
+        vector = vectors[_BODY if pos < prompt_len - 1 else _LAST if pos == prompt_len - 1 else _GENERATED]
+        if out and out[-1][2] is vector:  # same vector: one decode call
+            out[-1] = (out[-1][0], hi, vector)
+        else:
+            out.append((lo, hi, vector))
+    return out
+
+
+if TYPE_CHECKING:
+    from workbench.models.protocol import ModelBackend
+
+    _IMPLEMENTS: type[ModelBackend] = LlamaCppBackend  # mypy checks the class against the protocol here
