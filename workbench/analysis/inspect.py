@@ -34,6 +34,7 @@ class FeatureCard:
     scales: UnitScales
     statistics_source: str | None
     examples: tuple[tuple[str, float], ...] = ()  # top-activating snippets, firing token in [[ ]], activation
+    imported_label: str | None = None  # a label imported for this SAE (workbench/saes/labels.py), shown beside
 
 
 def default_label(feature: int) -> str:
@@ -70,6 +71,8 @@ def feature_card(
     """Statistics (if computed) and the logit-lens tokens of the feature's decoder direction."""
     import torch
 
+    from workbench.saes.labels import imported_label
+
     if not 0 <= feature < sae.d_sae:
         raise InputError(f"feature {feature} does not exist: the SAE at layer {sae.layer} has 0–{sae.d_sae - 1}")
     backend.capabilities.require_capture("show a feature's promoted tokens")
@@ -99,6 +102,7 @@ def feature_card(
             float(torch.linalg.norm(direction)),
         ),
         statistics_source=stats.source if stats is not None else None,
+        imported_label=imported_label(sae.fingerprint, feature),
     )
 
 

@@ -19,11 +19,14 @@ from workbench.steering.plan import SteeringPlan
 from workbench.steering.units import UnitScales
 
 if TYPE_CHECKING:
+    from workbench.analysis.contrast import Contrast
     from workbench.analysis.effect import EffectRow
     from workbench.analysis.feature_layers import FeatureLayers as FeatureLayersData
     from workbench.analysis.feature_search import FeatureHit, FeatureIndex
     from workbench.analysis.heatmap import HeatmapData
     from workbench.analysis.inspect import FeatureCard
+    from workbench.analysis.neighbours import FeatureNeighbours
+    from workbench.analysis.selectivity import Selectivity
     from workbench.session.model import Session
 
 
@@ -114,6 +117,48 @@ class FeatureIndexReady(Event):
 @dataclass(frozen=True)
 class SessionRecorded(Event):
     session: Session
+
+
+# -- telling features apart (issue 12) ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NeighboursReady(Event):
+    """Sent once with the cosine neighbours (and co-activation where cached), and once more with co-activation
+    when the request asked for the corpus pass; `coactivation` says whether Jaccard and correlation are filled."""
+
+    data: FeatureNeighbours
+    coactivation: bool
+    imported: tuple[tuple[int, str], ...] = ()  # (feature, imported label) of the feature and its neighbours
+
+
+@dataclass(frozen=True)
+class ContrastReady(Event):
+    """A minimal pair's or two contrast sets' ranked features (`contrast.sets` tells which)."""
+
+    contrast: Contrast
+    text_a: str  # the pair's texts, or the two files' names
+    text_b: str
+
+
+@dataclass(frozen=True)
+class SelectivityReady(Event):
+    result: Selectivity
+
+
+@dataclass(frozen=True)
+class FeatureWarningsReady(Event):
+    """Why steering this feature may not do what its label says; no warnings = an empty tuple."""
+
+    sae_key: str
+    feature: int
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LabelsImported(Event):
+    sae_key: str
+    summary: str  # one line: how many labels were kept, and every kind of row that was not
+    imported: int
+    skipped: int
 
 
 # -- how a job ended ---------------------------------------------------------------------------------------------

@@ -151,3 +151,75 @@ class RecordSession(Request):
     analysis: tuple[tuple[str, AnalysisValue], ...] = ()
     label: ClassVar[str] = "record session"
     urgent: ClassVar[bool] = True
+
+
+# -- telling features apart (issue 12; handlers in workbench/jobs/feature_handlers.py) ----------------------------
+@dataclass(frozen=True)
+class Neighbours(Request):
+    """The features nearest to one feature of its SAE: decoder and encoder cosine at once; co-activation (Jaccard,
+    correlation) when cached, or when `coactivation` asks for the corpus pass (about two minutes the first time)."""
+
+    sae_key: str
+    feature: int
+    top: int = 10
+    coactivation: bool = False
+    label: ClassVar[str] = "neighbours"
+    channel: ClassVar[str | None] = "neighbours"
+
+
+@dataclass(frozen=True)
+class MinimalPair(Request):
+    """The features that tell two texts apart at the tokens where they differ, with per-token activations."""
+
+    sae_key: str
+    text_a: str
+    text_b: str
+    top: int = 10
+    label: ClassVar[str] = "minimal pair"
+    channel: ClassVar[str | None] = "compare"
+
+
+@dataclass(frozen=True)
+class ContrastSets(Request):
+    """Features ranked by effect size and AUROC between two files of texts (A: about a concept, B: without it)."""
+
+    sae_key: str
+    file_a: str
+    file_b: str
+    top: int = 10
+    label: ClassVar[str] = "contrast sets"
+    channel: ClassVar[str | None] = "compare"
+
+
+@dataclass(frozen=True)
+class Selectivity(Request):
+    """Differential steering: steer A, and separately B, at the same strength; read both on every output."""
+
+    sae_key_a: str
+    feature_a: int
+    sae_key_b: str
+    feature_b: int
+    strength: float
+    unit: str = "raw"
+    prompt: str = ""  # "" = the neutral default prompt
+    max_new_tokens: int = 32
+    label: ClassVar[str] = "differential steering"
+    channel: ClassVar[str | None] = "selectivity"
+
+
+@dataclass(frozen=True)
+class FeatureWarnings(Request):
+    """Near-duplicates (decoder cosine ≥ 0.7 in any loaded SAE) and the surface-string check of a steered feature."""
+
+    sae_key: str
+    feature: int
+    label: ClassVar[str] = "feature warnings"
+
+
+@dataclass(frozen=True)
+class ImportLabels(Request):
+    """Import a labels file (Neuronpedia JSON/JSONL export or CSV feature,label) for one loaded SAE."""
+
+    path: str
+    sae_key: str
+    label: ClassVar[str] = "import labels"
