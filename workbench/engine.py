@@ -168,6 +168,7 @@ class Engine:
         """The `info --json` record."""
         i = self.backend.info
         return {
+            "backend": i.backend,
             "model": {
                 "name": i.name,
                 "path": i.path,

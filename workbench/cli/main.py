@@ -21,6 +21,7 @@ from workbench.cli.features import COMMANDS as FEATURE_COMMANDS
 from workbench.cli.session import COMMANDS as SESSION_COMMANDS
 from workbench.cli.session import check_save_target, save_generated
 from workbench.errors import Cancelled, InputError, WorkbenchError, describe_unexpected
+from workbench.models.registry import DEFAULT_BACKEND, backend_names
 from workbench.progress import Progress
 from workbench.quiet import quiet_libraries
 
@@ -57,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--device", default="auto", help="auto (CUDA → MPS → CPU), cpu, cuda, cuda:N, mps")
         p.add_argument("--dtype", default="auto", help="auto (bf16 CUDA, fp16 MPS, fp32 CPU), float32, ...")
+        p.add_argument(
+            "--backend",
+            default=DEFAULT_BACKEND,
+            choices=backend_names(),
+            help="torch (add/clamp/ablate, any model) or llama.cpp (GGUF files, add edits only, faster on a CPU)",
+        )
         p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
         p.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -162,6 +169,7 @@ def _engine(args: argparse.Namespace, cancel: CancelToken) -> Engine:
         args.trust_remote_code,
         progress=show or (lambda _p: None),
         cancel=cancel,
+        backend=args.backend,
     )
     for spec in sae_specs:
         engine.add_sae(spec)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.cancel import CancelToken
 from workbench.errors import InputError
+from workbench.models.registry import backend_names
 
 if TYPE_CHECKING:
     from workbench.engine import Engine
@@ -45,6 +46,7 @@ def add_parsers(sub: Any, _common: Callable[[argparse.ArgumentParser], None]) ->
 def _device_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="default: the recorded device (if this machine has it)")
     p.add_argument("--dtype", default=None, help="default: the recorded dtype")
+    p.add_argument("--backend", default=None, choices=backend_names(), help="default: the recorded backend")
 
 
 # -- generate --save-session ----------------------------------------------------------------------------------
@@ -82,12 +84,14 @@ def cmd_replay(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] 
     session = load_session(args.session)
     if not session.outputs:
         raise InputError(f"{args.session}: nothing to replay, the session has no recorded outputs")
-    engine, notes = open_engine(session, args.device, args.dtype, cancel=cancel)
+    engine, notes = open_engine(session, args.device, args.dtype, cancel=cancel, backend=args.backend)
     report = replay_session(engine, session, cancel)
     record = report.to_dict()
     record["notes"] = notes + record["notes"]
     record["recorded"] = {"device": session.environment.device, "dtype": session.environment.dtype}
-    record["replayed"] = {"device": engine.backend.info.device, "dtype": engine.backend.info.dtype}
+    record["recorded"]["backend"] = session.environment.backend
+    info = engine.backend.info
+    record["replayed"] = {"device": info.device, "dtype": info.dtype, "backend": info.backend}
     if args.json:
         return record
     for pane in report.panes:
@@ -152,7 +156,7 @@ def _export(session: Session, args: argparse.Namespace, out: Path, cancel: Cance
         from workbench.session.replay import open_engine
 
         try:
-            engine, notes = open_engine(session, args.device, args.dtype, cancel=cancel)
+            engine, notes = open_engine(session, args.device, args.dtype, cancel=cancel, backend=args.backend)
         except WorkbenchError as exc:
             raise SessionError(f"{exc} (or export without heatmaps: --no-heatmaps)") from exc
         heatmaps = session_heatmaps(engine, session)

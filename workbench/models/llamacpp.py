@@ -124,6 +124,7 @@ class LlamaCppBackend:
                 architecture=architecture,
                 eos_token_id=eos if eos >= 0 else None,
                 context_length=int(lib.llama_model_n_ctx_train(native.model)) or None,
+                backend=BACKEND_NAME,
             )
         except BaseException:
             native.close()

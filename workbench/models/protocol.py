@@ -52,6 +52,7 @@ class ModelInfo:
     architecture: str = "llama"  # the model type a session records ("llama", "mistral", …)
     eos_token_id: int | None = None  # the tokenizer's end-of-text token (separates packed documents)
     context_length: int | None = None  # the most positions the model accepts (None = unknown)
+    backend: str = "torch"  # the registry name of the backend that loaded it (models/registry.py)
 
 
 @dataclass(frozen=True)

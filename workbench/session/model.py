@@ -85,6 +85,7 @@ class Environment:
     device: str
     dtype: str
     versions: dict[str, str] = field(default_factory=dict)  # app, python, torch, transformers, sae-lens
+    backend: str = "torch"  # the model backend it ran on ("torch", "llama.cpp"); files before it: torch
 
 
 @dataclass(frozen=True)

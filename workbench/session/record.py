@@ -89,7 +89,9 @@ def record_session(
         chat=chat,
         settings=settings,
         plan=plan,
-        environment=Environment(device=info.device, dtype=info.dtype, versions=library_versions()),
+        environment=Environment(
+            device=info.device, dtype=info.dtype, versions=library_versions(), backend=info.backend
+        ),
         prompt_ids=prompt_ids,
         outputs=outputs,
         analysis=dict(analysis or {}),

@@ -84,8 +84,10 @@ def open_engine(
     dtype: str | None = None,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    backend: str | None = None,
 ) -> tuple[Engine, list[str]]:
-    """Load the session's model and SAEs (on the recorded device and dtype unless given); notes on fallbacks."""
+    """Load the session's model and SAEs (on the recorded backend, device and dtype unless given); notes on
+    fallbacks."""
     from workbench.devices import resolve_device
     from workbench.engine import Engine
 
@@ -102,7 +104,16 @@ def open_engine(
             notes.append(f"recorded on {env.device}, which this machine does not have: replaying on the default")
             device = "auto"
     engine = Engine()
-    engine.load_model(session.model.spec, device, dtype or env.dtype, progress=progress, cancel=cancel)
+    if backend is not None and backend != env.backend:
+        notes.append(f"recorded on the {env.backend} backend, replaying on {backend}: tokens may differ")
+    engine.load_model(
+        session.model.spec,
+        device,
+        dtype or env.dtype,
+        progress=progress,
+        cancel=cancel,
+        backend=backend or env.backend,
+    )
     for record in session.saes:
         if cancel is not None:
             cancel.raise_if_cancelled()

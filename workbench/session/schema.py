@@ -3,7 +3,7 @@
 Layout of schema 2 (the current one); `migrations.py` turns older files into it:
 
     {"format": "steering-workbench-session", "schema_version": 2, "created": ISO-8601,
-     "environment": {"device", "dtype", "versions": {name: version}},
+     "environment": {"device", "dtype", "versions": {name: version}, "backend" (optional, default "torch")},
      "model": {"spec", "source", "name", "architecture", "n_layers", "d_model", "vocab_size", "sha256", "revision"},
      "saes": [{"key", "spec", "source", "layer", "d_sae", "hook_name", "sha256"}],
      "prompt": {"text", "chat", "token_ids"},
@@ -56,7 +56,12 @@ def session_to_dict(session: Session) -> dict[str, Any]:
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
         "created": session.created,
-        "environment": {"device": env.device, "dtype": env.dtype, "versions": dict(env.versions)},
+        "environment": {
+            "device": env.device,
+            "dtype": env.dtype,
+            "versions": dict(env.versions),
+            "backend": env.backend,
+        },
         "model": {
             "spec": m.spec,
             "source": m.source,
@@ -287,6 +292,8 @@ def _environment(n: Node) -> Environment:
         device=n.get("device").string(),
         dtype=n.get("dtype").string(),
         versions={str(k): versions.get(k).string() for k in versions.value},
+        # Optional: files written before the llama.cpp backend ran on torch.
+        backend=n.get("backend").string(nonempty=True) if "backend" in n.value else "torch",
     )
 
 
