@@ -47,3 +47,25 @@ def median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, list
         run()
         times.append(time.perf_counter() - start)
     return statistics.median(times), times
+
+
+def machine_line() -> str:
+    """The CPU model, torch's thread count and the load average: figures on a shared box mean little without them."""
+    import os
+    import platform
+
+    import torch
+
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+        model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+    except OSError:
+        model = ""
+    try:
+        load = " ".join(Path("/proc/loadavg").read_text(encoding="utf-8").split()[:3])
+    except OSError:
+        load = "unknown"
+    return (
+        f"CPU: {model or platform.processor() or 'unknown'}; torch threads {torch.get_num_threads()}; "
+        f"os.cpu_count {os.cpu_count()}; load average {load}"
+    )
