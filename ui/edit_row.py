@@ -60,8 +60,13 @@ class EditRow(QFrame):
         remove.setText("✕")
         remove.setToolTip("Remove this edit")
         remove.clicked.connect(lambda: self.removeRequested.emit(self.edit))
+        self.warning = QLabel("⚠")
+        self.warning.setObjectName("featureWarning")
+        self.warning.setStyleSheet("color: #d08000; font-weight: bold;")
+        self.warning.setVisible(False)
         grid.addWidget(self.enabled, 0, 0)
-        grid.addWidget(self.title, 0, 1, 1, 4)
+        grid.addWidget(self.title, 0, 1, 1, 3)
+        grid.addWidget(self.warning, 0, 4, Qt.AlignmentFlag.AlignRight)
         grid.addWidget(remove, 0, 5)
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -120,6 +125,11 @@ class EditRow(QFrame):
         """Show `edit` without emitting (the model changed, e.g. by undo)."""
         self.edit = edit
         self._show(edit)
+
+    def set_warnings(self, warnings: tuple[str, ...]) -> None:
+        """Reasons to doubt this feature as a steering knob (near-duplicate, surface string): a ⚠ with a tooltip."""
+        self.warning.setVisible(bool(warnings))
+        self.warning.setToolTip("\n".join(f"⚠ {w}" for w in warnings))
 
     def set_scales(self, scales: UnitScales, label: str = "") -> None:
         self.scales = scales

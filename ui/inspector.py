@@ -1,15 +1,16 @@
-"""Feature inspector and the "did the steer take effect" table."""
+"""Feature inspector (card, buttons and the Neighbours section) and the "did the steer take effect" table."""
 
 from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.neighbours_view import NeighboursSection
 from workbench.analysis.effect import EffectRow
 from workbench.analysis.inspect import FeatureCard
 
@@ -34,7 +36,16 @@ class InspectorPanel(QWidget):
         self.title.setWordWrap(True)
         layout.addWidget(self.title)
         self.body = QTextBrowser()
-        layout.addWidget(self.body, 1)
+        self.neighbours = NeighboursSection()
+        card = QWidget()  # the card and its buttons above, the neighbours below, with a handle between
+        card_layout = QVBoxLayout(card)
+        card_layout.setContentsMargins(0, 0, 0, 0)
+        card_layout.addWidget(self.body, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(card)
+        split.addWidget(self.neighbours)
+        split.setSizes([340, 300])
+        layout.addWidget(split, 1)
         buttons = QHBoxLayout()
         self.steer_button = QPushButton("Steer with this feature")
         self.steer_button.setToolTip("Add this feature to the selected variant")
@@ -49,11 +60,14 @@ class InspectorPanel(QWidget):
         self.layers_button.clicked.connect(self._layers)
         buttons.addWidget(self.steer_button, 1)
         buttons.addWidget(self.layers_button)
-        layout.addLayout(buttons)
+        card_layout.addLayout(buttons)
 
     def show_card(self, card: FeatureCard) -> None:
         self.card = card
-        self.title.setText(f"<b>f{card.feature}</b> · layer {card.layer} ({card.sae_key}) · {html.escape(card.label)}")
+        imported = f" · <i>imported:</i> {html.escape(card.imported_label)}" if card.imported_label else ""
+        self.title.setText(
+            f"<b>f{card.feature}</b> · layer {card.layer} ({card.sae_key}) · {html.escape(card.label)}{imported}"
+        )
         if card.max_activation is None:
             stats = "<p><i>No statistics yet for this SAE (run <code>steering-workbench stats</code>).</i></p>"
         else:
@@ -74,6 +88,11 @@ class InspectorPanel(QWidget):
         self.body.setHtml(f"{stats}<p><b>Promotes</b> {promoted}</p><p><b>Suppresses</b> {suppressed}</p>{examples}")
         self.steer_button.setEnabled(True)
         self.layers_button.setEnabled(True)
+        if self.neighbours.data is None or (self.neighbours.data.sae_key, self.neighbours.data.feature) != (
+            card.sae_key,
+            card.feature,
+        ):
+            self.neighbours.waiting_for(card.layer, card.feature)
 
     def _steer(self) -> None:
         if self.card is not None:

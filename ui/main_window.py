@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMainWindow
 from ui.analysis_requests import AnalysisRequests
 from ui.banner import ErrorBanner
 from ui.feature_search import FeatureSearch
+from ui.feature_tools import FeatureTools
 from ui.file_actions import session_file_in
 from ui.generation_panel import GenerationPanel
 from ui.heatmap_view import HeatmapView
@@ -61,6 +62,8 @@ class MainWindow(QMainWindow):
 
         self.analysis_tabs = analysis_tabs(self.heatmap, self.effect)
         self.analysis = AnalysisRequests(self.document, self.client, self.heatmap, self.analysis_tabs)
+        parts = (self.client, self.inspector, self.steering, self.model_panel, self.analysis_tabs, self.statusBar())
+        self.tools = FeatureTools(*parts)  # neighbours, the Compare view, steering warnings, label imports
         self.session = SessionController(self)
         self.splitters = lay_out(self, self.analysis_tabs)
         self.statusBar().showMessage("starting…")

@@ -1,8 +1,12 @@
-"""Model and SAE panel: choose and load a model (with progress and cancel), see its facts, manage SAEs."""
+"""Model and SAE panel: choose and load a model (with progress and cancel), see its facts, manage SAEs (drop a
+labels file on an SAE to import its labels)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker, Signal
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QSignalBlocker, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -24,12 +28,55 @@ from workbench.models.protocol import ModelInfo
 from workbench.progress import Progress
 from workbench.saes.loader import SaeSummary
 
+LABEL_FILES = (".json", ".jsonl", ".csv")
+
+
+def labels_file_in(mime: QMimeData) -> str | None:
+    """The one local labels file (.json, .jsonl, .csv) a drag carries, if it carries exactly one."""
+    paths = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+    return paths[0] if len(paths) == 1 and Path(paths[0]).suffix.lower() in LABEL_FILES else None
+
+
+class SaeList(QListWidget):
+    """The loaded SAEs; a labels file dropped on one imports labels for it (`labelsDropped(path, sae key)`)."""
+
+    labelsDropped = Signal(str, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAcceptDrops(True)
+
+    def _target(self, event: QDragMoveEvent | QDropEvent) -> tuple[str, str] | None:
+        """(labels file, SAE key): the SAE under the cursor, else the selected one, else the only one."""
+        path = labels_file_in(event.mimeData())
+        item = self.itemAt(event.position().toPoint()) or self.currentItem()
+        if item is None and self.count() == 1:
+            item = self.item(0)
+        return (path, str(item.data(256))) if path is not None and item is not None else None
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
+        if labels_file_in(event.mimeData()) is not None and self.count():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # Qt override
+        if self._target(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # Qt override
+        target = self._target(event)
+        if target is not None:
+            event.acceptProposedAction()
+            self.labelsDropped.emit(*target)
+
 
 class ModelPanel(QWidget):
     loadRequested = Signal(str, str, str)  # spec, device, dtype
     cancelRequested = Signal()
     addSaeRequested = Signal(str)
     removeSaeRequested = Signal(str)
+    labelsDropped = Signal(str, str)  # labels file, sae key
 
     def __init__(self, document: Document | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -90,9 +137,13 @@ class ModelPanel(QWidget):
 
         sae_box = QGroupBox("SAEs")
         sae_layout = QVBoxLayout(sae_box)
-        self.sae_list = QListWidget()
-        self.sae_list.setToolTip("Loaded SAEs: layer, size, statistics status")
+        self.sae_list = SaeList()
+        self.sae_list.setToolTip(
+            "Loaded SAEs: layer, size, statistics status.\nDrop a labels file (Neuronpedia .json/.jsonl, or CSV "
+            "feature,label) on an SAE to import its labels"
+        )
         self.sae_list.setMaximumHeight(96)  # a few SAEs; the space below belongs to the edits
+        self.sae_list.labelsDropped.connect(self.labelsDropped)
         sae_layout.addWidget(self.sae_list)
         sae_buttons = QHBoxLayout()
         add_folder = QPushButton("Add folder…")

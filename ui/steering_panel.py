@@ -48,6 +48,7 @@ MAX_VARIANTS = 8
 class SteeringPanel(QWidget):
     planChanged = Signal(object)  # SteeringPlan: the document's plan changed (by this panel, undo, or opening)
     scalesNeeded = Signal(str, int)  # sae key, feature
+    warningsNeeded = Signal(str, int)  # sae key, feature: near-duplicate and surface-string checks
     inspectRequested = Signal(str, int)  # sae key, feature
 
     def __init__(self, document: Document | None = None, parent: QWidget | None = None) -> None:
@@ -55,6 +56,7 @@ class SteeringPanel(QWidget):
         self.document = document if document is not None else Document()
         self.saes: list[SaeSummary] = []
         self.scales: dict[tuple[str, int], tuple[UnitScales, str]] = {}
+        self.warnings: dict[tuple[str, int], tuple[str, ...]] = {}
         self.rows: list[EditRow] = []
         self.allowed_modes: frozenset[EditMode] = frozenset(EditMode)  # until a backend says otherwise
         self.modes_why = ""
@@ -177,6 +179,7 @@ class SteeringPanel(QWidget):
     # -- SAEs and units -------------------------------------------------------------------------------------
     def set_saes(self, saes: list[SaeSummary]) -> None:
         self.saes = saes
+        self.warnings.clear()  # a near-duplicate may be in an SAE that came or went
         self.layer_combo.clear()
         for s in saes:
             name = f"layer {s.layer}" if s.key == f"L{s.layer}" else f"layer {s.layer} ({s.key})"
@@ -191,6 +194,13 @@ class SteeringPanel(QWidget):
         for row in self.rows:
             if row.edit.feature == feature and self._key_of(row.edit) == sae_key:
                 row.set_scales(*facts)
+
+    def set_warnings(self, sae_key: str, feature: int, warnings: tuple[str, ...]) -> None:
+        """Why the feature may not steer what its label says, computed by the model owner."""
+        self.warnings[(sae_key, feature)] = warnings
+        for row in self.rows:
+            if row.edit.feature == feature and self._key_of(row.edit) == sae_key:
+                row.set_warnings(warnings)
 
     def set_capabilities(self, capabilities: Capabilities, backend: str) -> None:
         """What the loaded backend can do: edit modes it lacks are greyed out in every row, with the reason."""
@@ -253,6 +263,10 @@ class SteeringPanel(QWidget):
                 row.set_scales(*self.scales[(key, edit.feature)])
             else:
                 self.scalesNeeded.emit(key, edit.feature)
+            if (key, edit.feature) in self.warnings:
+                row.set_warnings(self.warnings[(key, edit.feature)])
+            else:
+                self.warningsNeeded.emit(key, edit.feature)
         row.changed.connect(self._edit_changed)
         row.removeRequested.connect(self._edit_removed)
         row.inspectRequested.connect(self._inspect)

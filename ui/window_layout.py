@@ -71,6 +71,11 @@ def install_window_menus(window: MainWindow) -> None:
     run.addAction(action("Refresh heatmap", "Ctrl+H", window.request_analysis, "Recompute the heatmaps"))
     features = window.menuBar().addMenu("&Features")
     features.addAction(action("Search features", "Ctrl+F", window.search.focus, "Search features by label or id"))
+    features.addAction(
+        action("Compare features", "Ctrl+K", window.tools.show_compare, "Minimal pairs, contrast sets, steering")
+    )
+    import_tip = "Import feature labels (Neuronpedia JSON/JSONL export, or CSV feature,label) for a loaded SAE"
+    features.addAction(action("Import labels…", "", lambda: window.tools.import_labels(window), import_tip))
     model = window.menuBar().addMenu("&Model")
     model.addAction(action("Load model", "Ctrl+L", window.model_panel._request_load, "Load the chosen model"))
 
