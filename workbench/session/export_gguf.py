@@ -44,11 +44,11 @@ class ControlVector:
     notes: tuple[str, ...]  # edits left out or changed in meaning
 
     def buffer(self) -> np.ndarray:
-        """The flat array llama_set_adapter_cvec takes: layers 1 … n_layers−1, layer L at (L−1)·d_model."""
-        data = np.zeros((self.n_layers - 1, self.d_model), dtype=np.float32)
-        for layer, direction in self.directions.items():
-            data[layer - 1] = direction
-        return data.ravel()
+        """The flat array llama_set_adapter_cvec takes: layers 1 … n_layers−1, layer L at (L−1)·d_model; built by
+        the function the llama.cpp backend steers with, so an exported vector is the one a run used."""
+        from workbench.models.control_vector import control_vector
+
+        return control_vector(self.directions.items(), self.n_layers, self.d_model)
 
 
 def pick_variant(session: Session, name: str | None, need_edits: bool = True) -> Variant:
