@@ -1,0 +1,139 @@
+"""The llama.cpp backend against bare llama-cpp-python and against the torch backend (embedded SmolLM2, CPU).
+
+Prints: the CPU and thread count; steered/bare tokens-per-second ratio (2 add edits on layers 8 and 15 against a
+plain `llama_cpp.Llama` on the same GGUF, greedy, 64 tokens, same threads); llama.cpp/torch wall-time ratios for
+4 panes (baseline + 3 variants) and for 1 pane; and the two ways of running panes on one model (a context per
+pane, stepped together, which the backend uses; one context with its KV cache cleared between panes).
+
+    .venv/bin/python bench/llamacpp.py [--repeats 3] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import GREEDY_64, PROMPT, engine_with_saes, median_seconds
+
+from workbench.engine import Engine
+from workbench.models.control_vector import control_vector
+from workbench.models.llamacpp import LlamaCppBackend, default_threads
+from workbench.models.llamacpp_native import NativeContext
+from workbench.models.spec import ModelSpec, embedded_gguf_path
+from workbench.steering.plan import FeatureEdit, SteeringPlan, Variant
+
+EDITS = (FeatureEdit(layer=8, feature=3, strength=4.0), FeatureEdit(layer=15, feature=5, strength=4.0))
+VARIANTS = [Variant(f"v{k}", (FeatureEdit(layer=8, feature=k, strength=6.0),)) for k in range(3)]
+
+
+def cpu_model() -> str:
+    for line in (
+        Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines() if os.path.exists("/proc/cpuinfo") else []
+    ):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def bare_llama(threads: int, prompt_ids: list[int]) -> object:
+    import llama_cpp
+
+    llm = llama_cpp.Llama(
+        str(embedded_gguf_path()), n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False
+    )
+
+    def run() -> None:
+        llm.reset()
+        for n, _token in enumerate(llm.generate(prompt_ids, temp=0.0, top_k=1, repeat_penalty=1.0, reset=True)):
+            if n + 1 >= GREEDY_64.max_new_tokens:
+                break
+
+    run.llm = llm  # type: ignore[attr-defined]
+    return run
+
+
+def one_context_sequential(backend: LlamaCppBackend, engine: Engine, plan: SteeringPlan, ids: list[int]) -> None:
+    """The alternative: one context, KV cache cleared between panes, panes one after another (greedy)."""
+    compiled = engine.compile(plan)
+    adds = compiled.constant_adds()
+    ctx = backend._pane_contexts(1, len(ids) + 70)[0]
+    for row in range(compiled.n_rows):
+        mine = [(a.layer, a.vector) for a in adds if a.row == row]
+        ctx.clear()
+        ctx.set_vector(control_vector(mine, backend.info.n_layers, backend.info.d_model) if mine else None)
+        ctx.decode(ids, 0)
+        pos = len(ids)
+        for _ in range(GREEDY_64.max_new_tokens):
+            token = int(np.argmax(ctx.last_logits()))
+            ctx.decode([token], pos)
+            pos += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=default_threads())
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"CPU: {cpu_model()}; threads: {args.threads} (llama.cpp and torch); load average: {os.getloadavg()}")
+
+    torch_engine = engine_with_saes()
+    llama = LlamaCppBackend.load(ModelSpec.parse("default"), device="cpu", threads=args.threads)
+    llama_engine = Engine()
+    llama_engine.use_backend(llama)
+    llama_engine.saes = list(torch_engine.saes)  # the same SAEs (CPU, same width): only decoder rows are read
+    ids = llama.encode_prompt(PROMPT, chat=True)
+
+    def gen(engine: Engine, plan: SteeringPlan) -> None:
+        engine.generate(PROMPT, plan, GREEDY_64).run()
+
+    try:
+        # 1. steered vs bare llama-cpp-python, one pane, alternating so load swings hit both alike
+        bare = bare_llama(args.threads, ids)
+        steered_plan = SteeringPlan((Variant("steered", EDITS),))
+        t_bare, t_steered = [], []
+        for _ in range(args.repeats):
+            t_bare.append(median_seconds(bare, 1)[0])  # type: ignore[arg-type]
+            t_steered.append(median_seconds(lambda: gen(llama_engine, steered_plan), 1)[0])
+        tb, ts = float(np.median(t_bare)), float(np.median(t_steered))
+        print(f"bare llama-cpp-python: {64 / tb:.1f} tok/s; steered llama.cpp backend: {64 / ts:.1f} tok/s")
+        print(f"steered/bare llama-cpp-python tokens-per-second ratio: {tb / ts:.2f}")
+        bare.llm.close()  # type: ignore[attr-defined]
+
+        # 2. 4 panes and 1 pane, torch vs llama.cpp
+        four = SteeringPlan.with_baseline(*VARIANTS)
+        lc4, _ = median_seconds(lambda: gen(llama_engine, four), args.repeats)
+        th4, _ = median_seconds(lambda: gen(torch_engine, four), args.repeats)
+        print(f"4 panes x 64 tokens: llama.cpp {lc4:.2f} s, torch {th4:.2f} s")
+        print(f"llama.cpp/torch 4-pane speed ratio: {th4 / lc4:.2f}")
+        lc1, _ = median_seconds(lambda: gen(llama_engine, SteeringPlan()), args.repeats)
+        th1, _ = median_seconds(lambda: gen(torch_engine, SteeringPlan()), args.repeats)
+        print(
+            f"1 pane x 64 tokens: llama.cpp {lc1:.2f} s ({64 / lc1:.1f} tok/s), "
+            f"torch {th1:.2f} s ({64 / th1:.1f} tok/s)"
+        )
+        print(f"llama.cpp/torch 1-pane speed ratio: {th1 / lc1:.2f}")
+
+        # 3. panes: a context per pane (stepped together) vs one context cleared between panes
+        seq, _ = median_seconds(lambda: one_context_sequential(llama, llama_engine, four, ids), args.repeats)
+        start = time.perf_counter()
+        NativeContext(llama.native, 1024, args.threads).close()
+        make_ctx = time.perf_counter() - start
+        print(
+            f"4 panes: a context per pane {lc4:.2f} s (streams every pane at every step); one context cleared "
+            f"between panes {seq:.2f} s (panes one after another); creating a context {make_ctx * 1000:.0f} ms"
+        )
+        print(f"load average after: {os.getloadavg()}")
+    finally:
+        llama.close()
+
+
+if __name__ == "__main__":
+    main()
