@@ -230,10 +230,12 @@ def fill_row(table: QTableWidget, row: int, values: Sequence[str]) -> None:
 
 
 def fill_combo(combo: QComboBox, choices: list[tuple[str, str]]) -> None:
-    """Offer `choices` (text, SAE key), keeping the current SAE where it is still there, else the deepest one."""
+    """Offer `choices` (text, SAE key): the SAE chosen before where it is still there, else the last (deepest,
+    usually the most semantic) one; a default choice follows SAEs that load one after another."""
     current = combo.currentData()
+    was_default = combo.currentIndex() == combo.count() - 1
     combo.clear()
     for text, key in choices:
         combo.addItem(text, key)
     index = combo.findData(current)
-    combo.setCurrentIndex(index if index >= 0 else combo.count() - 1)
+    combo.setCurrentIndex(index if index >= 0 and not was_default else combo.count() - 1)

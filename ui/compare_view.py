@@ -201,6 +201,7 @@ class CompareView(QWidget):
         self.progress.setRange(0, p.total if p.total else 0)
         self.progress.setValue(p.done)
         self.progress.setFormat(p.phase)
+        self.status.setText(f"{p.phase} ({p.done}/{p.total})" if p.total else f"{p.phase}…")
 
     def ended(self, outcome: str = "") -> None:
         self.progress.setVisible(False)

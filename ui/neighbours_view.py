@@ -168,6 +168,9 @@ class NeighboursSection(QWidget):
         else:
             self.progress.setRange(0, 0)
         self.progress.setFormat(p.phase)
+        # A busy bar draws no text in most styles: the phase goes in the status line too.
+        step = f" ({p.done}/{p.total})" if p.total else ""
+        self.status.setText(f"{self._summary} · {p.phase}{step}" if self._summary else f"{p.phase}{step}")
 
     def ended(self, outcome: str = "") -> None:
         """The neighbours job ended (finished, failed or cancelled: `outcome` says which when not plain)."""

@@ -264,3 +264,14 @@ def test_on_the_real_model_a_minimal_pair_and_the_neighbours_of_a_feature(qtbot,
     assert section.table.topLevelItemCount() == len(data.neighbours) > 0
     assert section.table.topLevelItem(0).text(0) == str(data.neighbours[0].feature)
     assert not win.banner.isVisibleTo(win)
+
+
+def test_the_compare_view_offers_the_deepest_sae_until_another_is_chosen(window):
+    pair = window.tools.compare.pair
+    window.client.receive(ev.SaesChanged(0, (SAES[0],)))
+    assert pair.sae.currentData() == "L8"
+    window.client.receive(ev.SaesChanged(0, tuple(SAES)))  # SAEs load one after another
+    assert pair.sae.currentData() == "L15"
+    pair.sae.setCurrentIndex(0)
+    window.client.receive(ev.SaesChanged(0, (*SAES, SaeSummary("L20", 20, 576, 8, "/z", "topk", "h", False))))
+    assert pair.sae.currentData() == "L8"  # the user's choice stays
