@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from workbench.engine import Engine
 
 METRIC_KEYS = ("l0", "fve", "mse", "ce_loss_recovered", "delta_loss", "dead_fraction", "dense_fraction", "n_tokens")
+EXTRA_KEYS = ("fve_ci", "fve_all", "mse_all", "normalized_mse", "kl", "pca_fve", "random_fve", "ce_clean", "ce_sae")
 
 
 def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -25,6 +26,12 @@ def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> 
     m.add_argument("--text-file", default=None, help="default: the shipped held-out corpus")
     m.add_argument("--max-texts", type=int, default=400, help="evaluate on at most this many texts")
     m.add_argument("--max-tokens", type=int, default=128, help="tokens per text (longer texts are cut)")
+    m.add_argument(
+        "--massive-factor",
+        type=float,
+        default=10.0,
+        help="tokens whose residual norm exceeds this × the median are massive: reported apart, left out of fve",
+    )
 
     f = sub.add_parser("feature", help="a feature's label, statistics, top tokens and top-activating examples")
     f.add_argument("--layer", type=int, required=True)
@@ -37,38 +44,43 @@ def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> 
 def cmd_sae_metrics(
     args: argparse.Namespace, cancel: CancelToken, engine_for: Callable[..., Engine]
 ) -> dict[str, Any] | None:
+    from workbench.analysis.sae_quality import measure_sae_quality
     from workbench.analysis.texts import texts_from
-    from workbench.saes.metrics import evaluate_sae
 
     texts, source = texts_from(args.text_file)
-    texts = texts[: max(1, args.max_texts)]
     engine = engine_for(args, cancel)
-    sae = engine.sae(args.layer)
     show = _progress if sys.stderr.isatty() else None
-    result = evaluate_sae(
-        engine.backend,
-        sae.sae,
-        sae.layer,
+    report = measure_sae_quality(
+        engine,
+        args.layer,
         texts,
-        max_tokens_per_text=args.max_tokens,
+        source,
+        max_texts=args.max_texts,
+        max_tokens=args.max_tokens,
+        massive_factor=args.massive_factor,
         progress=show or (lambda _p: None),
         cancel=cancel,
-        total=len(texts),
     )
-    record: dict[str, Any] = {k: getattr(result, k) for k in METRIC_KEYS}
-    record.update(
-        layer=sae.layer,
-        sae=sae.spec.describe(),
-        text=source,
-        ce_clean=result.ce_clean,
-        ce_sae=result.ce_sae,
-        ce_zero=result.ce_zero,
-    )
+    record = report.as_dict()
     if not args.json:
-        for key in (*METRIC_KEYS, "ce_clean", "ce_sae", "ce_zero"):
-            value = record[key]
-            print(f"{key:>18}  {value if isinstance(value, int) else f'{value:.4f}'}")
+        for key in (*METRIC_KEYS, *EXTRA_KEYS):
+            print(f"{key:>18}  {_figure(record[key])}")
+        m = report.metrics.massive_tokens
+        print(f"{'massive tokens':>18}  {m.count} (norm > {m.factor:g} × median {m.median_norm:.1f}): {m.by_token}")
+        print(f"{'measured on':>18}  {report.texts}")
+        if report.warning:
+            print(f"{'warning':>18}  {report.warning}")
     return record
+
+
+def _figure(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(f"{v:.4f}" for v in value) + "]"
+    return f"{value:.4f}"
 
 
 def cmd_feature(args: argparse.Namespace, _cancel: CancelToken) -> dict[str, Any] | None:

@@ -127,9 +127,12 @@ def sae_fingerprint(spec: SaeSpec) -> str:
 
 
 def _find_statistics(loaded: LoadedSae) -> FeatureStatistics | None:
+    """The folder's statistics or the cached ones; a file whose max leaves massive tokens out (format 2) wins
+    over an older one, so `stats` recomputed into the cache replaces a shipped file of the old kind."""
     candidates = [loaded.stats_cache_path()]
     if loaded.spec.source is SaeSource.FOLDER:
         candidates.insert(0, Path(loaded.spec.location) / STATS_FILE)
+    found = []
     for path in candidates:
         if path.is_file():
             try:
@@ -138,9 +141,10 @@ def _find_statistics(loaded: LoadedSae) -> FeatureStatistics | None:
                 log.warning("%s", exc)
                 continue
             if stats.d_sae == loaded.d_sae:
-                return stats
-            log.warning("ignoring %s: statistics for %d features, SAE has %d", path, stats.d_sae, loaded.d_sae)
-    return None
+                found.append(stats)
+            else:
+                log.warning("ignoring %s: statistics for %d features, SAE has %d", path, stats.d_sae, loaded.d_sae)
+    return next((s for s in found if s.robust), found[0] if found else None)
 
 
 def _short(exc: BaseException) -> str:

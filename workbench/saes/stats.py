@@ -3,6 +3,14 @@
 Stored as a small npz (arrays plus a JSON header) next to a shipped SAE (`feature_stats.npz`) or in the cache,
 keyed by the SAE's fingerprint. Position 0 is left out everywhere: the first token's residual carries a far
 larger norm than the rest and would dominate max activations and the mean norm.
+
+`max_activation` is the max over tokens that are *not massive* (residual norm ≤ 10 × the median norm of the
+tokens seen, saes/massive.py): a massive token is not position 0 alone, and one of them could otherwise set a
+feature's maxact unit, and with it every steer in that unit. The header says which statistic a file holds
+(`max_statistic`); a file without the field is an older one whose max counts every token but position 0
+("max"). Such files keep loading as they are (recomputing costs a pass over the corpus; `stats` does it into
+the cache, and the loader prefers a robust file to an old one). `resid_norm` leaves massive tokens out too;
+density and mean activation count every token (a few tokens in tens of thousands barely move them).
 """
 
 from __future__ import annotations
@@ -19,12 +27,16 @@ from workbench.cancel import CancelToken, check
 from workbench.errors import InputError, WorkbenchError
 from workbench.npzfile import read_npz, write_npz
 from workbench.progress import Progress, ProgressCallback, ignore_progress
+from workbench.saes.massive import MASSIVE_FACTOR, massive_threshold
 
 if TYPE_CHECKING:
     from workbench.models.protocol import ModelBackend
 
 STATS_FILE = "feature_stats.npz"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+ROBUST_MAX = "max_without_massive"  # the max over tokens whose residual norm is ≤ factor × the median
+LEGACY_MAX = "max"  # files before format 2: the max over every token but position 0
+TOP_KEPT = 16  # per feature, the largest activations kept (with their tokens' norms) until the median is known
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,14 @@ class FeatureStatistics:
     resid_norm: float  # mean ‖x‖ of the layer's residual over the same tokens
     n_tokens: int
     source: str  # what text they were computed on
+    max_statistic: str = ROBUST_MAX  # which max `max_activation` holds (ROBUST_MAX or LEGACY_MAX)
+    massive_factor: float | None = MASSIVE_FACTOR  # the threshold's multiple of the median (None: legacy)
+    n_massive: int = 0  # massive tokens left out of max_activation and resid_norm
+
+    @property
+    def robust(self) -> bool:
+        """Whether massive tokens were kept from setting `max_activation` (False for files before format 2)."""
+        return self.max_statistic == ROBUST_MAX
 
     @property
     def d_sae(self) -> int:
@@ -48,6 +68,9 @@ class FeatureStatistics:
             "resid_norm": self.resid_norm,
             "n_tokens": self.n_tokens,
             "source": self.source,
+            "max_statistic": self.max_statistic,
+            "massive_factor": self.massive_factor,
+            "n_massive": self.n_massive,
         }
         arrays = {
             "max_activation": self.max_activation.astype(np.float32),
@@ -67,6 +90,9 @@ class FeatureStatistics:
                 resid_norm=float(header["resid_norm"]),
                 n_tokens=int(header["n_tokens"]),
                 source=str(header.get("source", "")),
+                max_statistic=str(header.get("max_statistic", LEGACY_MAX)),
+                massive_factor=header.get("massive_factor"),
+                n_massive=int(header.get("n_massive", 0)),
             )
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             raise WorkbenchError(f"unreadable feature statistics {path}: {exc}") from exc
@@ -120,34 +146,60 @@ def encode_texts(
 
 
 class StatisticsTally:
-    """Running sums for `FeatureStatistics`, one text at a time."""
+    """Running sums for `FeatureStatistics`, one text at a time.
 
-    def __init__(self, d_sae: int) -> None:
-        self.max = np.zeros(d_sae, np.float32)
+    Which tokens are massive is known only at the end (the median is over every token), so each feature keeps its
+    TOP_KEPT largest activations with their tokens' norms; `finish` takes the largest whose token is not massive.
+    If all kept ones are massive (more than TOP_KEPT massive tokens outrank every ordinary token), the smallest
+    kept one stands in: an upper bound of the robust max.
+    """
+
+    def __init__(self, d_sae: int, massive_factor: float = MASSIVE_FACTOR) -> None:
+        self.top_act = np.zeros((TOP_KEPT, d_sae), np.float32)
+        self.top_norm = np.zeros((TOP_KEPT, d_sae), np.float32)
         self.count = np.zeros(d_sae, np.int64)
         self.sum = np.zeros(d_sae, np.float64)
-        self.norm = 0.0
+        self.norms: list[np.ndarray] = []
         self.n_tokens = 0
+        self.massive_factor = massive_factor
 
     def add(self, resid: np.ndarray, acts: np.ndarray) -> None:
-        self.max = np.maximum(self.max, acts.max(axis=0))
+        norms = np.linalg.norm(resid.astype(np.float64), axis=-1).astype(np.float32)
+        act = np.concatenate([self.top_act, acts.astype(np.float32)])
+        norm = np.concatenate([self.top_norm, np.broadcast_to(norms[:, None], acts.shape)])
+        keep = np.argpartition(-act, TOP_KEPT - 1, axis=0)[:TOP_KEPT]
+        self.top_act = np.take_along_axis(act, keep, axis=0)
+        self.top_norm = np.take_along_axis(norm, keep, axis=0)
         self.count += (acts > 0).sum(axis=0)
         self.sum += acts.sum(axis=0)
-        self.norm += float(np.linalg.norm(resid, axis=-1).sum())
+        self.norms.append(norms)
         self.n_tokens += resid.shape[0]
 
     def finish(self, source: str) -> FeatureStatistics:
         if self.n_tokens == 0:
             raise InputError("no usable text for statistics (every text was empty or one token long)")
+        norms = np.concatenate(self.norms).astype(np.float64)
+        threshold = massive_threshold(norms, self.massive_factor)
+        ordinary = norms <= threshold
         count = self.count
         return FeatureStatistics(
-            max_activation=self.max.copy(),
+            max_activation=robust_max(self.top_act, self.top_norm, threshold),
             density=(count / self.n_tokens).astype(np.float32),
             mean_activation=np.where(count > 0, self.sum / np.maximum(count, 1), 0).astype(np.float32),
-            resid_norm=self.norm / self.n_tokens,
+            resid_norm=float(norms[ordinary].mean()),
             n_tokens=self.n_tokens,
             source=source,
+            max_statistic=ROBUST_MAX,
+            massive_factor=self.massive_factor,
+            n_massive=int((~ordinary).sum()),
         )
+
+
+def robust_max(top_act: np.ndarray, top_norm: np.ndarray, threshold: float) -> np.ndarray:
+    """Per feature (column), the largest kept activation whose token's norm is ≤ `threshold`, else the smallest
+    kept one (see StatisticsTally)."""
+    allowed = np.where(top_norm <= threshold, top_act, -np.inf).max(axis=0)
+    return np.where(np.isfinite(allowed), allowed, top_act.min(axis=0)).astype(np.float32)
 
 
 def compute_statistics(
