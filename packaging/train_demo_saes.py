@@ -112,21 +112,25 @@ def stage_assets(recipe: TrainingRecipe) -> None:
 
 
 def stage_metrics(recipe: TrainingRecipe) -> None:
-    """The quality table, written to each SAE's `metrics.json` (same numbers as `sae-metrics --layer L --json`)."""
-    from sae_lens import SAE
-
+    """The quality table, written to each SAE's `metrics.json`: the record of
+    `sae-metrics --layer L --max-texts 80 --json` (the held-out sample's first 80 texts; three forwards per text)."""
+    from workbench.analysis.sae_quality import DEFAULT_TEXTS, measure_sae_quality
     from workbench.analysis.texts import texts_from
-    from workbench.saes.metrics import evaluate_sae
+    from workbench.engine import Engine
 
-    backend = load_backend()
+    engine = Engine()
+    engine.load_model("default", device="cpu", dtype="float32")
     texts, source = texts_from(None)
     for layer in recipe.layers:
-        folder = demo_sae_folder(layer)
-        sae = SAE.load_from_disk(str(folder), device="cpu", dtype="float32")
+        engine.add_sae(str(demo_sae_folder(layer)))
         started = time.monotonic()
-        result = evaluate_sae(backend, sae, layer, texts)
-        record = {**result.as_dict(), "layer": layer, "text": source, "seconds": round(time.monotonic() - started)}
-        (folder / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+        report = measure_sae_quality(engine, layer, texts, source, max_texts=DEFAULT_TEXTS)
+        record = {
+            **report.as_dict(),
+            "seconds": round(time.monotonic() - started),
+            "command": f"steering-workbench sae-metrics --layer {layer} --max-texts {DEFAULT_TEXTS} --json",
+        }
+        (demo_sae_folder(layer) / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
         log.info("layer %d: %s", layer, record)
 
 

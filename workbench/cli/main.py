@@ -323,6 +323,8 @@ def cmd_stats(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] |
         "n_tokens": stats.n_tokens,
         "resid_norm": stats.resid_norm,
         "alive_fraction": float((stats.density > 0).mean()),
+        "max_statistic": stats.max_statistic,  # maxact leaves massive tokens out (saes/stats.py)
+        "massive_tokens": stats.n_massive,
         "cached_at": str(sae.stats_cache_path()),
     }
     if not args.json:

@@ -66,6 +66,9 @@ def test_sae_metrics_json_has_every_metric(capsys, tmp_path):
     record = json.loads(out)
     keys = {"l0", "fve", "mse", "ce_loss_recovered", "delta_loss", "dead_fraction", "dense_fraction", "n_tokens"}
     assert keys <= set(record) and record["n_tokens"] > 10 and record["text"] == "texts.txt"
+    honest = {"fve_all", "massive_tokens", "fve_ci", "normalized_mse", "kl", "pca_fve", "random_fve", "texts"}
+    assert honest <= set(record) and record["fve_ci"][0] <= record["fve"] <= record["fve_ci"][1]
+    assert "first 2 texts" in record["texts"] and record["massive_tokens"]["factor"] == 10.0
 
 
 DEMO = demo_sae_folders()
