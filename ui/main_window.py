@@ -118,11 +118,12 @@ class MainWindow(QMainWindow):
         spec: str = "default",
         device: str = "auto",
         dtype: str = "auto",
+        backend: str = "torch",
         saes: list[str] | None = None,
         keys: list[str] | None = None,
     ) -> None:
-        """Load a model with `saes` (default: the demo SAEs for the embedded model, none for others), keyed by
-        `keys` where given."""
+        """Load a model on `backend` with `saes` (default: the demo SAEs for the embedded model, none for
+        others), keyed by `keys` where given."""
         self.info = None
         self._indexes_asked.clear()
         self.session.model_loading()
@@ -130,7 +131,9 @@ class MainWindow(QMainWindow):
         self._update_controls()
         if saes is None:
             saes = self.default_saes if spec == "default" else []
-        self.client.send(rq.LoadModel(spec, device, dtype, tuple(saes), tuple(keys) if keys is not None else None))
+        self.client.send(
+            rq.LoadModel(spec, device, dtype, tuple(saes), tuple(keys) if keys is not None else None, backend)
+        )
         self.statusBar().showMessage(f"loading {spec}…")
 
     def _model_loaded(self, info: ModelInfo) -> None:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from workbench.document import Document, ModelChoice, Update
 from workbench.models.protocol import ModelInfo
+from workbench.models.registry import backend_names
 from workbench.progress import Progress
 from workbench.saes.loader import SaeSummary
 
@@ -72,7 +73,7 @@ class SaeList(QListWidget):
 
 
 class ModelPanel(QWidget):
-    loadRequested = Signal(str, str, str)  # spec, device, dtype
+    loadRequested = Signal(str, str, str, str)  # spec, device, dtype, backend
     cancelRequested = Signal()
     addSaeRequested = Signal(str)
     removeSaeRequested = Signal(str)
@@ -108,11 +109,19 @@ class ModelPanel(QWidget):
         dev_row.addWidget(self.device)
         dev_row.addWidget(self.dtype)
         form.addRow("Device", dev_row)
+        self.backend = QComboBox()
+        self.backend.addItems(backend_names())
+        self.backend.setToolTip(
+            "torch: any model; add, clamp and ablate edits, and every analysis\n"
+            "llama.cpp: GGUF files (and the embedded default) at llama.cpp speed; add edits only"
+        )
+        form.addRow("Backend", self.backend)
         # The model choice is the document's (an opened session sets it): the combos show it and send changes.
         self._show_choice(self.document.state.model)
         self.spec.currentTextChanged.connect(lambda _t: self._chosen())
         self.device.currentTextChanged.connect(lambda _t: self._chosen())
         self.dtype.currentTextChanged.connect(lambda _t: self._chosen())
+        self.backend.currentTextChanged.connect(lambda _t: self._chosen())
         unsubscribe = self.document.subscribe(self._document_changed)
         self.destroyed.connect(lambda _o=None: unsubscribe())
         buttons = QHBoxLayout()
@@ -162,7 +171,12 @@ class ModelPanel(QWidget):
 
     # -- outgoing -----------------------------------------------------------------------------------------------
     def _chosen(self) -> None:
-        choice = ModelChoice(self.spec.currentText().strip(), self.device.currentText(), self.dtype.currentText())
+        choice = ModelChoice(
+            self.spec.currentText().strip(),
+            self.device.currentText(),
+            self.dtype.currentText(),
+            self.backend.currentText(),
+        )
         self.document.set_model(choice)
 
     def _document_changed(self, update: Update) -> None:
@@ -170,17 +184,17 @@ class ModelPanel(QWidget):
             self._show_choice(update.after.model)
 
     def _show_choice(self, choice: ModelChoice) -> None:
-        blockers = [QSignalBlocker(w) for w in (self.spec, self.device, self.dtype)]
+        blockers = [QSignalBlocker(w) for w in (self.spec, self.device, self.dtype, self.backend)]
         if self.spec.currentText().strip() != choice.spec:
             self.spec.setEditText(choice.spec)
         self.device.setCurrentText(choice.device)
         self.dtype.setCurrentText(choice.dtype)
+        self.backend.setCurrentText(choice.backend)
         del blockers
 
     def _request_load(self) -> None:
-        self.loadRequested.emit(
-            self.spec.currentText().strip() or "default", self.device.currentText(), self.dtype.currentText()
-        )
+        choice = self.document.state.model
+        self.loadRequested.emit(choice.spec or "default", choice.device, choice.dtype, choice.backend)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -170,7 +170,8 @@ class SessionController(QObject):
         w, records = self.window, self.document.records
         loaded = records.loaded
         specs, keys = [s.spec for s in saes], [s.key for s in saes]
-        if loaded is not None and loaded.model.spec == session.model.spec:
+        same_model = (session.model.spec, session.environment.backend)
+        if loaded is not None and (loaded.model.spec, loaded.environment.backend) == same_model:
             if [s.spec for s in loaded.saes] == specs and [s.key for s in loaded.saes] == keys:
                 return False
             records.unloaded()
@@ -180,5 +181,5 @@ class SessionController(QObject):
                 w.client.send(rq.AddSae(spec, key))
             return True
         choice = self.document.state.model
-        w.load_model(session.model.spec, choice.device, choice.dtype, specs, keys)
+        w.load_model(session.model.spec, choice.device, choice.dtype, session.environment.backend, specs, keys)
         return True

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QByteArray
 
 from workbench.errors import InputError
+from workbench.models.registry import backend_names
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
@@ -54,6 +55,9 @@ def restore_window(window: MainWindow) -> None:
     spec = settings.value("last/model")
     if isinstance(spec, str) and spec:
         state = replace(state, model=replace(state.model, spec=spec))
+    backend = settings.value("last/backend")
+    if isinstance(backend, str) and backend in backend_names():
+        state = replace(state, model=replace(state.model, backend=backend))
     window.document.reset(state)
 
 
@@ -75,6 +79,7 @@ def save_window(window: MainWindow) -> None:
     state = window.document.state
     settings.setValue("last/prompt", state.prompt)
     settings.setValue("last/model", state.model.spec)
+    settings.setValue("last/backend", state.model.backend)
     for key, field in NUMBERS.items():
         settings.setValue(f"last/{key}", getattr(state.settings, field))
     settings.setValue("last/chat", state.chat)
