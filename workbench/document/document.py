@@ -18,6 +18,7 @@ from workbench.document.records import SessionRecords
 from workbench.document.state import DocumentState, ModelChoice, ShownRun, changed_fields, session_with_state
 from workbench.session import Session
 from workbench.session.model import AnalysisValue
+from workbench.session.sweeps import SweepRun
 
 HISTORY = "history"  # the undo / redo stacks or the saved mark changed (Edit menu, the modified mark)
 FILE = "file"  # the file, or whether it is recovered work, changed (the title)
@@ -190,6 +191,10 @@ class Document:
         selections when given."""
         state = replace(self._state, run=run)
         self._view(state if analysis is None else replace(state, analysis=dict(analysis)))
+
+    def set_sweep_run(self, sweep_id: str, run: SweepRun) -> None:
+        """What sweep `sweep_id` has produced so far (rows arriving, its end): no undo step."""
+        self._view(replace(self._state, sweep_runs={**self._state.sweep_runs, sweep_id: run}))
 
     def _view(self, after: DocumentState) -> None:
         before, self._state = self._state, after

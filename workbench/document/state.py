@@ -10,6 +10,7 @@ from workbench.models.generation import GenerationResult, PaneResult
 from workbench.models.sampling import SamplingSettings
 from workbench.session import Session
 from workbench.session.model import AnalysisValue
+from workbench.session.sweeps import SavedSweep, SweepRun
 from workbench.steering.compiled import EditFiring
 from workbench.steering.plan import SteeringPlan, Variant
 
@@ -42,6 +43,7 @@ class ModelChoice:
     spec: str = "default"
     device: str = "auto"
     dtype: str = "auto"
+    backend: str = "torch"  # the registry name (workbench/models/registry.py)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,11 @@ class DocumentState:
     model: ModelChoice = field(default_factory=ModelChoice)
     analysis: dict[str, AnalysisValue] = field(default_factory=dict)  # never mutated: replaced
     run: ShownRun | None = None
+    # The sweeps, in the order they were started: starting, removing and their thresholds are undoable. What each
+    # produced lives beside them by id and is never undone, so undoing a removal (or redoing a start) brings a
+    # sweep back with every row it has.
+    sweeps: tuple[SavedSweep, ...] = ()
+    sweep_runs: dict[str, SweepRun] = field(default_factory=dict)  # never mutated: replaced
 
     @property
     def inputs(self) -> Inputs:
@@ -90,10 +97,19 @@ class DocumentState:
         merged = {**self.analysis, **values}
         return replace(self, analysis={k: v for k, v in merged.items() if v is not None})
 
+    def sweep(self, sweep_id: str) -> SavedSweep | None:
+        """The sweep with this id, holding what it has produced so far (None if it is not in the document)."""
+        found = next((s for s in self.sweeps if s.id == sweep_id), None)
+        return None if found is None else replace(found, run=self.sweep_runs.get(sweep_id, found.run))
+
+    def saved_sweeps(self) -> tuple[SavedSweep, ...]:
+        """Every sweep with its results, as a session saves them."""
+        return tuple(replace(s, run=self.sweep_runs.get(s.id, s.run)) for s in self.sweeps)
+
     @classmethod
     def of(cls, session: Session, model: ModelChoice | None = None) -> DocumentState:
         """An opened session: its inputs, its model, its selections and (if generated) its recorded run."""
-        choice = replace(model or ModelChoice(), spec=session.model.spec)
+        choice = replace(model or ModelChoice(), spec=session.model.spec, backend=session.environment.backend)
         return cls(
             prompt=session.prompt,
             chat=session.chat,
@@ -102,6 +118,8 @@ class DocumentState:
             model=choice,
             analysis=dict(session.analysis),
             run=run_of(session),
+            sweeps=session.sweeps,
+            sweep_runs={s.id: s.run for s in session.sweeps},
         )
 
 
@@ -127,7 +145,7 @@ def session_with_state(base: Session, state: DocumentState, created: str) -> Ses
     replay from what it says, so after a change it is saved without them (like `Session.without_outputs`).
     """
     if outputs_match(base, state.inputs):
-        return replace(base, analysis=dict(state.analysis), created=created)
+        return replace(base, analysis=dict(state.analysis), created=created, sweeps=state.saved_sweeps())
     return replace(
         base.without_outputs(),
         prompt=state.prompt,
@@ -136,6 +154,7 @@ def session_with_state(base: Session, state: DocumentState, created: str) -> Ses
         plan=state.plan,
         analysis=dict(state.analysis),
         created=created,
+        sweeps=state.saved_sweeps(),
     )
 
 

@@ -19,7 +19,7 @@ from workbench.errors import WorkbenchError
 from workbench.jobs import events as ev
 from workbench.jobs import requests as rq
 
-HANDLER_MODULES = ("workbench.jobs.handlers", "workbench.jobs.feature_handlers")
+HANDLER_MODULES = ("workbench.jobs.handlers", "workbench.jobs.feature_handlers", "workbench.jobs.sweep_handlers")
 R = TypeVar("R", bound=rq.Request)
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from workbench.analysis.neighbours import FeatureNeighbours
     from workbench.analysis.selectivity import Selectivity
     from workbench.session.model import Session
+    from workbench.sweeps.records import DriftCell, SweepRow, TargetInfo
 
 
 @dataclass(frozen=True)
@@ -185,3 +186,34 @@ class HostCrashed(Event):
 
 
 JobEnd = JobFinished | JobFailed | JobCancelled
+
+
+# -- sweeps (issue 11) -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepStarted(Event):
+    """The grid is resolved: the targets as the sweep reads them, how many rows it has (baselines included) and
+    how many of them were already in the folder (they follow at once as `SweepRowsReady`)."""
+
+    sweep_id: str
+    targets: tuple[TargetInfo, ...]
+    rows_total: int
+    reused: int
+    folder: str
+
+
+@dataclass(frozen=True)
+class SweepRowsReady(Event):
+    """Rows that finished (one at a time while the sweep runs; a few at a time for rows read back from disk)."""
+
+    sweep_id: str
+    rows: tuple[SweepRow, ...]
+
+
+@dataclass(frozen=True)
+class SweepEnded(Event):
+    """The drift cells and how the run ended; the job then ends finished (or cancelled, keeping every row)."""
+
+    sweep_id: str
+    drift: tuple[DriftCell, ...]
+    cancelled: bool
+    wall_s: float

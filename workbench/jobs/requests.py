@@ -15,6 +15,7 @@ from workbench.models.generation import GenerationResult
 from workbench.models.sampling import SamplingSettings
 from workbench.session.model import AnalysisValue
 from workbench.steering.plan import SteeringPlan
+from workbench.sweeps.spec import SweepSpec
 
 
 @dataclass(frozen=True)
@@ -223,3 +224,17 @@ class ImportLabels(Request):
     path: str
     sae_key: str
     label: ClassVar[str] = "import labels"
+
+
+# -- sweeps (issue 11; handler in workbench/jobs/sweep_handlers.py) -----------------------------------------------
+@dataclass(frozen=True)
+class RunSweep(Request):
+    """Run a sweep, or resume it: rows are written to `folder` as they finish (None: this spec's folder in the
+    cache), and rows already there are sent first instead of generated again. Newest wins: one sweep at a time."""
+
+    sweep_id: str
+    spec: SweepSpec
+    folder: str | None = None
+    batch_size: int | None = None  # None: from the model size and free memory
+    label: ClassVar[str] = "sweep"
+    channel: ClassVar[str | None] = "sweep"

@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.analysis.diff import word_diff
+from workbench.session.export_sweeps import sweeps_html, sweeps_markdown
 from workbench.session.heatmap_png import heatmap_png
 from workbench.session.io import atomic_write_bytes
 from workbench.session.model import Session
@@ -129,6 +130,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .heatmap img{image-rendering:pixelated;border:1px solid #999}
 .tokens{font-family:monospace;font-size:.85em;color:#555}
+img.sweep{border:1px solid #ccc;margin:.3em .6em .3em 0;vertical-align:top}
 """
 
 
@@ -188,6 +190,7 @@ def render_html(session: Session, heatmaps: Sequence[HeatmapData] = ()) -> str:
                 f'<p class="tokens">columns: {e(" | ".join(_token(t) for t in data.tokens))}</p>'
                 f"<p>rows, top to bottom:</p><ol>{labels}</ol></div>"
             )
+    parts += sweeps_html(session)
     parts.append("<h2>Reproducibility</h2><table>")
     parts += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in record_rows(session)]
     parts.append("</table></body></html>")
@@ -204,8 +207,13 @@ def _marked(baseline: str, text: str) -> str:
 
 
 # -- Markdown -------------------------------------------------------------------------------------------------
-def render_markdown(session: Session, heatmap_files: Sequence[tuple[HeatmapData, str]] = ()) -> str:
-    """Markdown; `heatmap_files` pairs each heatmap with the PNG's path relative to the .md file."""
+def render_markdown(
+    session: Session,
+    heatmap_files: Sequence[tuple[HeatmapData, str]] = (),
+    save_png: Callable[[str, bytes], str] | None = None,
+) -> str:
+    """Markdown; `heatmap_files` pairs each heatmap with the PNG's path relative to the .md file; `save_png`
+    writes a sweep plot beside it and returns its path (without it, sweeps are left out)."""
     lines = ["# Steering Workbench report", "", "## Prompt", "", _quote(session.prompt), "", "## Panes", ""]
     if not session.outputs:
         lines += ["*Not generated yet.*", ""]
@@ -245,6 +253,7 @@ def render_markdown(session: Session, heatmap_files: Sequence[tuple[HeatmapData,
                 f"{n}. #{f} — {_cell(label)}"
                 for n, (f, label) in enumerate(zip(data.features, data.labels, strict=True), 1)
             ]
+    lines += sweeps_markdown(session, save_png) if save_png is not None else []
     lines += ["", "## Reproducibility", "", "| field | value |", "|---|---|"]
     lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in record_rows(session)]
     return "\n".join(lines) + "\n"
@@ -277,5 +286,12 @@ def write_markdown_report(session: Session, out: str | Path, heatmaps: Sequence[
         atomic_write_bytes(png, heatmap_png(data))
         written.append(png)
         pairs.append((data, png.name))
-    atomic_write_bytes(out, render_markdown(session, pairs).encode("utf-8"))
+
+    def save_png(name: str, data: bytes) -> str:
+        png = out.with_name(f"{out.stem}-{name}.png")
+        atomic_write_bytes(png, data)
+        written.append(png)
+        return png.name
+
+    atomic_write_bytes(out, render_markdown(session, pairs, save_png).encode("utf-8"))
     return [out, *written]

@@ -14,6 +14,7 @@ from workbench.models.sampling import SamplingSettings
 from workbench.steering.plan import SteeringPlan
 
 if TYPE_CHECKING:
+    from workbench.session.sweeps import SavedSweep
     from workbench.steering.units import UnitScales
 
 # The analysis selections (heatmap layer / pane / selected feature, ...): a small free-form dict whose values
@@ -103,6 +104,7 @@ class Session:
     outputs: tuple[PaneOutput, ...] = ()  # empty until generated; else one per variant, in plan order
     analysis: dict[str, AnalysisValue] = field(default_factory=dict)
     created: str = ""  # ISO 8601 UTC time of the recording
+    sweeps: tuple[SavedSweep, ...] = ()  # with their rows (workbench/session/sweeps.py); older files hold none
 
     # -- JSON ---------------------------------------------------------------------------------------------
     def to_json(self) -> str:

@@ -12,7 +12,9 @@ Layout of schema 2 (the current one); `migrations.py` turns older files into it:
                                       "enabled", "sae"}]}],
      "outputs": [{"name", "token_ids", "text", "finish_reason",
                   "edits": [{"edit", "raw_strength", "positions", "units": {"maxact", "resid"}}]}],
-     "analysis": {name: scalar or list of scalars}}
+     "analysis": {name: scalar or list of scalars},
+     "sweeps" (optional, written when there are any): [{"id", "spec", "thresholds", "status", "targets", "rows",
+                                                        "drift"}] (see sweeps.py)}
 
 Reading checks every field's type and range and the cross-references (an edit's layer exists in the model, its
 SAE key is one of the session's SAEs, each pane matches its variant), so anything that loads can be replayed
@@ -38,6 +40,7 @@ from workbench.session.model import (
     SaeRecord,
     Session,
 )
+from workbench.session.sweeps import sweep_to_dict, sweeps_from
 from workbench.session.validate import Node
 from workbench.steering.plan import EditMode, FeatureEdit, PositionScope, SteeringPlan, StrengthUnit, Variant
 
@@ -107,6 +110,7 @@ def session_to_dict(session: Session) -> dict[str, Any]:
             for p in session.outputs
         ],
         "analysis": {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in session.analysis.items()},
+        **({"sweeps": [sweep_to_dict(s) for s in session.sweeps]} if session.sweeps else {}),
     }
 
 
@@ -204,6 +208,7 @@ def session_from_dict(data: Any) -> Session:
         outputs=outputs,
         analysis=_analysis(root.get("analysis")),
         created=root.get("created").string(),
+        sweeps=sweeps_from(root),
     )
     _check_outputs(session)
     return session
