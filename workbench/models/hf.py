@@ -20,7 +20,7 @@ from workbench.models.edits import EditMode, ResidualEdits
 from workbench.models.generation import GenerationRun
 from workbench.models.hf_loader import load_weights
 from workbench.models.packed_head import LogitsHead
-from workbench.models.protocol import Capabilities, ForwardPass, ModelInfo, ResidualSplice, check_layers
+from workbench.models.protocol import Capabilities, ForwardPass, ModelInfo, ResidualSplice, check_layers, check_prompt
 from workbench.models.sampling import SamplingSettings
 from workbench.models.spec import ModelSpec
 from workbench.progress import Progress, ProgressCallback, ignore_progress
@@ -133,11 +133,7 @@ class HFBackend:
         settings: SamplingSettings,
         cancel: CancelToken | None = None,
     ) -> GenerationRun:
-        if not prompt_ids:
-            raise InputError("the prompt is empty")
-        limit = self.info.context_length
-        if limit and len(prompt_ids) + settings.max_new_tokens > limit:
-            raise InputError(f"prompt plus max new tokens exceeds the model's context of {limit} tokens")
+        check_prompt(self.info, prompt_ids, settings.max_new_tokens)
         prompt_len = len(prompt_ids)
 
         def forward(ids: torch.Tensor, start: int, cache: object) -> torch.Tensor:

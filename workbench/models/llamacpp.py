@@ -30,7 +30,7 @@ from workbench.models.edits import EditMode, ResidualEdits
 from workbench.models.generation import GenerationRun
 from workbench.models.llamacpp_capture import CaptureContext
 from workbench.models.llamacpp_native import NativeContext, NativeModel, check_gguf_file, gguf_architecture
-from workbench.models.protocol import Capabilities, ForwardPass, ModelInfo, ResidualSplice, check_layers
+from workbench.models.protocol import Capabilities, ForwardPass, ModelInfo, ResidualSplice, check_layers, check_prompt
 from workbench.models.sampling import SamplingSettings
 from workbench.models.spec import EMBEDDED_NAME, ModelSource, ModelSpec
 from workbench.progress import Progress, ProgressCallback, ignore_progress
@@ -174,11 +174,7 @@ class LlamaCppBackend:
         settings: SamplingSettings,
         cancel: CancelToken | None = None,
     ) -> GenerationRun:
-        if not prompt_ids:
-            raise InputError("the prompt is empty")
-        limit = self.info.context_length
-        if limit and len(prompt_ids) + settings.max_new_tokens > limit:
-            raise InputError(f"prompt plus max new tokens exceeds the model's context of {limit} tokens")
+        check_prompt(self.info, prompt_ids, settings.max_new_tokens)
         prompt_len = len(prompt_ids)
         vectors = self._pane_vectors(plan)  # before any work: layer 0 or a wrong width is an error here
         n_ctx = prompt_len + settings.max_new_tokens + 1

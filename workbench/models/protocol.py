@@ -144,3 +144,12 @@ def check_layers(info: ModelInfo, layers: Sequence[int]) -> None:
     for layer in layers:
         if not 0 <= layer < info.n_layers:
             raise InputError(f"layer {layer} is out of range: the model has layers 0–{info.n_layers - 1}")
+
+
+def check_prompt(info: ModelInfo, prompt_ids: Sequence[int], max_new_tokens: int) -> None:
+    """One clear error for an empty prompt, or one that leaves no room in the model's context."""
+    if not prompt_ids:
+        raise InputError("the prompt is empty")
+    limit = info.context_length
+    if limit and len(prompt_ids) + max_new_tokens > limit:
+        raise InputError(f"prompt plus max new tokens exceeds the model's context of {limit} tokens")

@@ -17,7 +17,7 @@ from workbench.cancel import CancelToken, check
 from workbench.errors import InputError
 from workbench.models.edits import EditMode, ResidualEdits
 from workbench.models.generation import GenerationRun
-from workbench.models.protocol import Capabilities, ForwardPass, ModelInfo, ResidualSplice
+from workbench.models.protocol import Capabilities, ForwardPass, ModelInfo, ResidualSplice, check_prompt
 from workbench.models.sampling import SamplingSettings
 
 
@@ -75,8 +75,7 @@ class MinimalBackend:
     ) -> GenerationRun:
         from transformers import DynamicCache
 
-        if not prompt_ids:
-            raise InputError("the prompt is empty")
+        check_prompt(self.info, prompt_ids, settings.max_new_tokens)
         prompt_len = len(prompt_ids)
 
         def forward(ids: torch.Tensor, start: int, cache: object) -> torch.Tensor:
