@@ -49,6 +49,7 @@ class FeatureSearch(QWidget):
     inspectRequested = Signal(str, int)  # sae key, feature
     steerRequested = Signal(str, int)
     layersRequested = Signal(str, int)
+    sweepRequested = Signal(str, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,10 +93,13 @@ class FeatureSearch(QWidget):
         self.steer_button.setToolTip("Add the selected feature as an edit to the selected variant")
         self.layers_button = QPushButton("Across layers")
         self.layers_button.setToolTip("Follow the selected feature across the SAE layers (heatmap tab)")
+        self.sweep_button = QPushButton("Sweep…")
+        self.sweep_button.setToolTip("Sweep the selected feature: strength × layer × prompt (the Sweep tab)")
         for button, signal in (
             (self.inspect_button, self.inspectRequested),
             (self.steer_button, self.steerRequested),
             (self.layers_button, self.layersRequested),
+            (self.sweep_button, self.sweepRequested),
         ):
             button.clicked.connect(lambda _c=False, s=signal: self._emit_selected(s))
             buttons.addWidget(button)
@@ -194,5 +198,5 @@ class FeatureSearch(QWidget):
 
     def _update_buttons(self) -> None:
         on = self.selected() is not None
-        for button in (self.inspect_button, self.steer_button, self.layers_button):
+        for button in (self.inspect_button, self.steer_button, self.layers_button, self.sweep_button):
             button.setEnabled(on)

@@ -74,7 +74,7 @@ class FileActions(QObject):
 
     # -- the document's news ------------------------------------------------------------------------------------
     def _changed(self, update: Update) -> None:
-        if update.changed & {"prompt", "chat", "settings", "plan"}:
+        if update.changed & {"prompt", "chat", "settings", "plan", "sweeps", "sweep_runs"}:
             self.autosaver.changed()
         if HISTORY in update.changed:
             modified = self.document.modified

@@ -26,6 +26,7 @@ from workbench.analysis.inspect import FeatureCard
 class InspectorPanel(QWidget):
     steerRequested = Signal(str, int)  # sae key, feature
     layersRequested = Signal(str, int)  # follow this feature across layers
+    sweepRequested = Signal(str, int)  # open the Sweep view on this feature
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,8 +59,13 @@ class InspectorPanel(QWidget):
         )
         self.layers_button.setEnabled(False)
         self.layers_button.clicked.connect(self._layers)
+        self.sweep_button = QPushButton("Sweep…")
+        self.sweep_button.setToolTip("Measure where this feature steers: strength × layer × prompt (the Sweep tab)")
+        self.sweep_button.setEnabled(False)
+        self.sweep_button.clicked.connect(self._sweep)
         buttons.addWidget(self.steer_button, 1)
         buttons.addWidget(self.layers_button)
+        buttons.addWidget(self.sweep_button)
         card_layout.addLayout(buttons)
 
     def show_card(self, card: FeatureCard) -> None:
@@ -88,6 +94,7 @@ class InspectorPanel(QWidget):
         self.body.setHtml(f"{stats}<p><b>Promotes</b> {promoted}</p><p><b>Suppresses</b> {suppressed}</p>{examples}")
         self.steer_button.setEnabled(True)
         self.layers_button.setEnabled(True)
+        self.sweep_button.setEnabled(True)
         if self.neighbours.data is None or (self.neighbours.data.sae_key, self.neighbours.data.feature) != (
             card.sae_key,
             card.feature,
@@ -97,6 +104,10 @@ class InspectorPanel(QWidget):
     def _steer(self) -> None:
         if self.card is not None:
             self.steerRequested.emit(self.card.sae_key, self.card.feature)
+
+    def _sweep(self) -> None:
+        if self.card is not None:
+            self.sweepRequested.emit(self.card.sae_key, self.card.feature)
 
     def _layers(self) -> None:
         if self.card is not None:

@@ -21,6 +21,7 @@ from ui.model_panel import ModelPanel
 from ui.recorded_run import show_outputs
 from ui.session_controller import SessionController
 from ui.steering_panel import SteeringPanel
+from ui.sweep_tools import SweepTools
 from ui.window_layout import FirstPaint, analysis_tabs, install_window_menus, lay_out
 from ui.window_settings import restore_window, save_window
 from workbench.document import Document, DocumentState, ShownRun
@@ -63,7 +64,7 @@ class MainWindow(QMainWindow):
         self.analysis_tabs = analysis_tabs(self.heatmap, self.effect)
         self.analysis = AnalysisRequests(self.document, self.client, self.heatmap, self.analysis_tabs)
         parts = (self.client, self.inspector, self.steering, self.model_panel, self.analysis_tabs, self.statusBar())
-        self.tools = FeatureTools(*parts)  # neighbours, the Compare view, steering warnings, label imports
+        self.tools, self.sweeps = FeatureTools(*parts), SweepTools(*parts, self.document, self.search)  # Compare, Sweep
         self.session = SessionController(self)
         self.splitters = lay_out(self, self.analysis_tabs)
         self.statusBar().showMessage("starting…")
