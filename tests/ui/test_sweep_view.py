@@ -4,7 +4,6 @@ Resume; a clicked cell shows its texts beside the baseline, and "Use this settin
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import itertools
 from dataclasses import dataclass
@@ -28,12 +27,6 @@ SAES = [
     SaeSummary("L15", 15, 576, 4608, "/y", "topk", "blocks.15.hook_resid_post", True),
 ]
 TARGET = TargetInfo("L15:852", "L15", 15, 852, 9.1, (("L15", 15, 852, 1.0),))
-# PySide6 6.12.0's SignalInstance.emit drops one reference to True per call (reproduced: ~500 emits in a fresh
-# process abort it with "bool_dealloc"); these tests feed many events, which tipped the whole UI run over at exit.
-# References that are never given back keep the suite alive (a list would be freed at exit, and crash there)
-# until a fixed PySide6 is pinned; the window itself is exposed as well.
-for _ in range(200_000):
-    ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
 PROMPTS = ("Tell me about your weekend plans.", "Describe a place you would like to visit.")
 
 
