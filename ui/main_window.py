@@ -132,9 +132,7 @@ class MainWindow(QMainWindow):
         self._update_controls()
         if saes is None:
             saes = self.default_saes if spec == "default" else []
-        self.client.send(
-            rq.LoadModel(spec, device, dtype, tuple(saes), tuple(keys) if keys is not None else None, backend)
-        )
+        self.client.send(load_request(self.document, spec, device, dtype, backend, saes, keys))
         self.statusBar().showMessage(f"loading {spec}…")
 
     def _model_loaded(self, info: ModelInfo) -> None:
@@ -284,3 +282,13 @@ class MainWindow(QMainWindow):
         save_window(self)
         self.client.shutdown()
         super().closeEvent(event)
+
+
+def load_request(
+    document: Document, spec: str, device: str, dtype: str, backend: str, saes: list[str], keys: list[str] | None
+) -> rq.LoadModel:
+    """The LoadModel request, with the document's max-memory setting (spread over devices, torch backend)."""
+    max_memory = document.state.model.max_memory if backend == "torch" else ""
+    return rq.LoadModel(
+        spec, device, dtype, tuple(saes), tuple(keys) if keys is not None else None, backend, max_memory
+    )

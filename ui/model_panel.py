@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -24,12 +25,18 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.document import Document, ModelChoice, Update
+from workbench.errors import InputError
+from workbench.models.device_map import EXAMPLE, describe_layer_devices, parse_max_memory
 from workbench.models.protocol import ModelInfo
 from workbench.models.registry import backend_names
 from workbench.progress import Progress
 from workbench.saes.loader import SaeSummary
 
 LABEL_FILES = (".json", ".jsonl", ".csv")
+MAX_MEMORY_HELP = (
+    "torch backend: spread a model too big for one GPU over devices, with at most this much on each\n"
+    f"(DEVICE=SIZE,…: {EXAMPLE}); empty: one device (2+ CUDA GPUs with device auto: all of them)"
+)
 
 
 def labels_file_in(mime: QMimeData) -> str | None:
@@ -116,12 +123,17 @@ class ModelPanel(QWidget):
             "llama.cpp: GGUF files (and the embedded default) at llama.cpp speed; add edits only"
         )
         form.addRow("Backend", self.backend)
+        self.max_memory = QLineEdit()
+        self.max_memory.setPlaceholderText(f"one device (e.g. {EXAMPLE})")
+        self.max_memory.setToolTip(MAX_MEMORY_HELP)
+        form.addRow("Max memory", self.max_memory)
         # The model choice is the document's (an opened session sets it): the combos show it and send changes.
         self._show_choice(self.document.state.model)
         self.spec.currentTextChanged.connect(lambda _t: self._chosen())
         self.device.currentTextChanged.connect(lambda _t: self._chosen())
         self.dtype.currentTextChanged.connect(lambda _t: self._chosen())
         self.backend.currentTextChanged.connect(lambda _t: self._chosen())
+        self.max_memory.editingFinished.connect(self._chosen)
         unsubscribe = self.document.subscribe(self._document_changed)
         self.destroyed.connect(lambda _o=None: unsubscribe())
         buttons = QHBoxLayout()
@@ -176,6 +188,7 @@ class ModelPanel(QWidget):
             self.device.currentText(),
             self.dtype.currentText(),
             self.backend.currentText(),
+            self.max_memory.text().strip(),
         )
         self.document.set_model(choice)
 
@@ -184,12 +197,21 @@ class ModelPanel(QWidget):
             self._show_choice(update.after.model)
 
     def _show_choice(self, choice: ModelChoice) -> None:
-        blockers = [QSignalBlocker(w) for w in (self.spec, self.device, self.dtype, self.backend)]
+        blockers = [QSignalBlocker(w) for w in (self.spec, self.device, self.dtype, self.backend, self.max_memory)]
         if self.spec.currentText().strip() != choice.spec:
             self.spec.setEditText(choice.spec)
         self.device.setCurrentText(choice.device)
         self.dtype.setCurrentText(choice.dtype)
         self.backend.setCurrentText(choice.backend)
+        self.max_memory.setText(choice.max_memory)
+        self.max_memory.setEnabled(choice.backend == "torch")  # llama.cpp places layers itself
+        try:
+            parse_max_memory(choice.max_memory)
+            self.max_memory.setStyleSheet("")
+            self.max_memory.setToolTip(MAX_MEMORY_HELP)
+        except InputError as exc:  # shown here at once; the load would refuse it with the same line
+            self.max_memory.setStyleSheet("border: 1px solid #c0392b")
+            self.max_memory.setToolTip(str(exc))
         del blockers
 
     def _request_load(self) -> None:
@@ -236,6 +258,7 @@ class ModelPanel(QWidget):
         self.facts.setText(
             f"<b>{info.name}</b><br>{info.n_layers} layers · d_model {info.d_model} · vocab {info.vocab_size}<br>"
             f"{info.parameters / 1e6:.0f} M parameters · {mem:.0f} MiB · {info.device} · {info.dtype}"
+            + (f"<br>blocks on {describe_layer_devices(info.layer_devices)}" if info.spread else "")
         )
         self.facts.setToolTip(f"weights: {info.path}")
 

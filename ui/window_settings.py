@@ -58,6 +58,9 @@ def restore_window(window: MainWindow) -> None:
     backend = settings.value("last/backend")
     if isinstance(backend, str) and backend in backend_names():
         state = replace(state, model=replace(state.model, backend=backend))
+    max_memory = settings.value("last/max_memory")  # this machine's devices: remembered like the model
+    if isinstance(max_memory, str):
+        state = replace(state, model=replace(state.model, max_memory=max_memory))
     window.document.reset(state)
 
 
@@ -80,6 +83,7 @@ def save_window(window: MainWindow) -> None:
     settings.setValue("last/prompt", state.prompt)
     settings.setValue("last/model", state.model.spec)
     settings.setValue("last/backend", state.model.backend)
+    settings.setValue("last/max_memory", state.model.max_memory)
     for key, field in NUMBERS.items():
         settings.setValue(f"last/{key}", getattr(state.settings, field))
     settings.setValue("last/chat", state.chat)

@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench.cancel import CancelToken
 from workbench.errors import InputError, SaeLoadError
+from workbench.models.device_map import describe_layer_devices
 from workbench.models.generation import GenerationRun
 from workbench.models.protocol import ModelBackend
 from workbench.models.registry import DEFAULT_BACKEND, load_backend
@@ -53,12 +54,13 @@ class Engine:
         progress: ProgressCallback = ignore_progress,
         cancel: CancelToken | None = None,
         backend: str = DEFAULT_BACKEND,
+        max_memory: str = "",
     ) -> ModelBackend:
         """Load a model with the named backend (models/registry.py); the previous model (and its SAEs, which were
-        checked against it) is dropped on success."""
+        checked against it) is dropped on success. `max_memory` spreads it over devices (models/device_map.py)."""
         if isinstance(spec, str):
             spec = ModelSpec.parse(spec)
-        loaded = load_backend(spec, backend, device, dtype, trust_remote_code, progress, cancel)
+        loaded = load_backend(spec, backend, device, dtype, trust_remote_code, progress, cancel, max_memory)
         self.use_backend(loaded)
         return loaded
 
@@ -179,6 +181,7 @@ class Engine:
                 "d_model": i.d_model,
                 "vocab_size": i.vocab_size,
                 "parameters": i.parameters,
+                **({"layer_devices": describe_layer_devices(i.layer_devices)} if i.spread else {}),
             },
             "saes": [
                 {

@@ -33,3 +33,29 @@ def test_a_session_recorded_on_llama_cpp_reopens_on_llama_cpp(qtbot, tmp_path):
     load = window.requests[-1]
     assert isinstance(load, rq.LoadModel) and (load.spec, load.backend) == ("default", "llama.cpp")
     assert window.model_panel.backend.currentText() == "llama.cpp"
+
+
+def test_max_memory_goes_with_a_torch_load_request_is_checked_at_once_and_remembered(qtbot, tmp_path):
+    window = _window(qtbot, tmp_path)
+    panel = window.model_panel
+    assert panel.max_memory.isEnabled() and panel.max_memory.text() == ""
+    panel.max_memory.setText("0=20GiB,1=20GiB,cpu=64GiB")
+    panel.max_memory.editingFinished.emit()
+    assert window.document.state.model.max_memory == "0=20GiB,1=20GiB,cpu=64GiB"
+    panel.load_button.click()
+    load = window.requests[-1]
+    assert isinstance(load, rq.LoadModel) and load.max_memory == "0=20GiB,1=20GiB,cpu=64GiB"
+    panel.max_memory.setText("0=20")  # no unit: marked at once, with the load's own message as tooltip
+    panel.max_memory.editingFinished.emit()
+    assert "needs a unit" in panel.max_memory.toolTip() and panel.max_memory.styleSheet()
+    panel.max_memory.setText("1=8GiB")
+    panel.max_memory.editingFinished.emit()
+    assert not panel.max_memory.styleSheet() and "DEVICE=SIZE" in panel.max_memory.toolTip()
+    panel.backend.setCurrentText("llama.cpp")  # llama.cpp places its layers itself: the field greys out
+    assert not panel.max_memory.isEnabled()
+    panel.set_loading(False)  # the first load never finishes here (no model process)
+    panel.load_button.click()
+    assert window.requests[-1].max_memory == ""
+    window.close()
+    again = _window(qtbot, tmp_path)
+    assert again.model_panel.max_memory.text() == "1=8GiB"

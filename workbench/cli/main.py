@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from workbench.cli.session import add_max_memory_option
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
             choices=backend_names(),
             help="torch (add/clamp/ablate, any model) or llama.cpp (GGUF files, add edits only, faster on a CPU)",
         )
+        add_max_memory_option(p)
         p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
         p.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -149,11 +151,13 @@ def main(argv: Sequence[str] | None = None, launch_window: Callable[[], int] | N
 
 def _engine(args: argparse.Namespace, cancel: CancelToken) -> Engine:
     from workbench.engine import Engine
+    from workbench.models.device_map import parse_max_memory
     from workbench.models.spec import ModelSpec
     from workbench.saes.spec import SaeSpec
 
     # Parse every spec before the slow model load, so a typo fails in milliseconds.
     model_spec = ModelSpec.parse(args.model)
+    parse_max_memory(args.max_memory)
     given = args.sae
     if not given and _demo_saes_apply(args):
         from workbench.cli.saes import demo_sae_specs
@@ -170,6 +174,7 @@ def _engine(args: argparse.Namespace, cancel: CancelToken) -> Engine:
         progress=show or (lambda _p: None),
         cancel=cancel,
         backend=args.backend,
+        max_memory=args.max_memory,
     )
     for spec in sae_specs:
         engine.add_sae(spec)
@@ -295,7 +300,7 @@ def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | 
         return info
     m = info["model"]
     print(f"{m['name']}: {m['n_layers']} layers, d_model {m['d_model']}, {m['device']} {m['dtype']}")
-    print(f"  weights: {m['path']}")
+    print(f"  weights: {m['path']}" + (f"; blocks on {m['layer_devices']}" if "layer_devices" in m else ""))
     for s in info["saes"]:
         print(f"  SAE {s['key']}: layer {s['layer']}, d_sae {s['d_sae']}, {s['source']}")
     return None

@@ -47,6 +47,18 @@ def _device_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="default: the recorded device (if this machine has it)")
     p.add_argument("--dtype", default=None, help="default: the recorded dtype")
     p.add_argument("--backend", default=None, choices=backend_names(), help="default: the recorded backend")
+    add_max_memory_option(p)
+
+
+def add_max_memory_option(p: argparse.ArgumentParser) -> None:
+    """--max-memory on every model-loading command (parsed by models/device_map.parse_max_memory)."""
+    p.add_argument(
+        "--max-memory",
+        default="",
+        metavar="DEVICE=SIZE,...",
+        help="torch backend: spread the model over devices with at most this much on each, e.g. "
+        "0=20GiB,1=20GiB,cpu=64GiB (with --device auto, 2+ CUDA GPUs are used even without it)",
+    )
 
 
 # -- generate --save-session ----------------------------------------------------------------------------------
@@ -84,7 +96,9 @@ def cmd_replay(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] 
     session = load_session(args.session)
     if not session.outputs:
         raise InputError(f"{args.session}: nothing to replay, the session has no recorded outputs")
-    engine, notes = open_engine(session, args.device, args.dtype, cancel=cancel, backend=args.backend)
+    engine, notes = open_engine(
+        session, args.device, args.dtype, cancel=cancel, backend=args.backend, max_memory=args.max_memory
+    )
     report = replay_session(engine, session, cancel)
     record = report.to_dict()
     record["notes"] = notes + record["notes"]
@@ -156,7 +170,9 @@ def _export(session: Session, args: argparse.Namespace, out: Path, cancel: Cance
         from workbench.session.replay import open_engine
 
         try:
-            engine, notes = open_engine(session, args.device, args.dtype, cancel=cancel, backend=args.backend)
+            engine, notes = open_engine(
+                session, args.device, args.dtype, cancel=cancel, backend=args.backend, max_memory=args.max_memory
+            )
         except WorkbenchError as exc:
             raise SessionError(f"{exc} (or export without heatmaps: --no-heatmaps)") from exc
         heatmaps = session_heatmaps(engine, session)

@@ -44,6 +44,7 @@ class ModelChoice:
     device: str = "auto"
     dtype: str = "auto"
     backend: str = "torch"  # the registry name (workbench/models/registry.py)
+    max_memory: str = ""  # torch: spread over devices, e.g. "0=20GiB,1=20GiB" (models/device_map.py)
 
 
 @dataclass(frozen=True)

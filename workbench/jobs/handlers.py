@@ -21,6 +21,7 @@ def load_model(engine: Engine, r: rq.LoadModel, token: CancelToken, emit: Emit) 
         progress=lambda p: emit(ev.ProgressMade, progress=p),
         cancel=token,
         backend=r.backend,
+        max_memory=r.max_memory,
     )
     emit(ev.ModelLoaded, info=backend.info, capabilities=backend.capabilities, backend=r.backend)
     emit(ev.SaesChanged, saes=tuple(engine.sae_summaries()))

@@ -37,6 +37,7 @@ class LoadModel(Request):
     saes: tuple[str, ...] = ()
     keys: tuple[str, ...] | None = None
     backend: str = "torch"
+    max_memory: str = ""  # spread over devices, e.g. "0=20GiB,1=20GiB" (models/device_map.py); "" = one device
     label: ClassVar[str] = "load model"
     channel: ClassVar[str | None] = "load"
 

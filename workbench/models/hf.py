@@ -16,6 +16,15 @@ from workbench.devices import dtype_name, resolve_device, resolve_dtype
 from workbench.errors import InputError
 from workbench.models.capture import residual_hooks
 from workbench.models.cpu_layout import store_linears_column_major
+from workbench.models.device_map import (
+    MaxMemory,
+    block_device,
+    block_devices,
+    check_devices_exist,
+    parse_max_memory,
+    primary_device,
+    should_spread,
+)
 from workbench.models.edits import EditMode, ResidualEdits
 from workbench.models.generation import GenerationRun
 from workbench.models.hf_loader import load_weights
@@ -47,8 +56,10 @@ class HFBackend:
         self.blocks = _decoder_blocks(model)
         store_linears_column_major(self.blocks)  # batched CPU decoding: see cpu_layout.py
         param = next(model.parameters())
-        self.device = str(param.device)
+        self.device = block_device(model.get_input_embeddings())  # where input ids go
         self.dtype: torch.dtype = param.dtype
+        layer_devices = block_devices(self.blocks)
+        spread = any(d != self.device for d in layer_devices) or len(set(_device_map(model).values())) > 1
         config = model.config
         n_params = sum(p.numel() for p in model.parameters())
         self.info = ModelInfo(
@@ -66,11 +77,14 @@ class HFBackend:
             architecture=str(getattr(config, "model_type", "") or "llama"),
             eos_token_id=int(tokenizer.eos_token_id) if tokenizer.eos_token_id is not None else None,
             context_length=getattr(config, "max_position_embeddings", None) or None,
+            layer_devices=layer_devices if spread else (),
         )
         self.eos_ids = _eos_ids(model, tokenizer)
         # Our own head for batched decoding (see packed_head.py), for models whose logits are just the output
-        # embedding of the last hidden state; others keep their own forward.
-        self._head = LogitsHead(model.get_output_embeddings()) if type(model).__name__ in PLAIN_HEAD_MODELS else None
+        # embedding of the last hidden state; others, and models spread over devices (accelerate's hooks move
+        # tensors between their modules), keep their own forward.
+        plain = type(model).__name__ in PLAIN_HEAD_MODELS and not spread
+        self._head = LogitsHead(model.get_output_embeddings()) if plain else None
 
     @classmethod
     def load(
@@ -81,8 +95,17 @@ class HFBackend:
         trust_remote_code: bool = False,
         progress: ProgressCallback = ignore_progress,
         cancel: CancelToken | None = None,
+        max_memory: str = "",
     ) -> HFBackend:
+        """Load `spec` on `device`; spread over several devices with a device map when `max_memory` is given
+        (`0=20GiB,1=20GiB,cpu=64GiB`) or when the device is auto and there are 2+ CUDA GPUs (device_map.py)."""
         cancel = cancel or CancelToken()
+        spread_over = _spread_over(device, max_memory)
+        if spread_over is not None:
+            torch_dtype = resolve_dtype(dtype, primary_device(spread_over, _cuda_devices()))
+            weights = load_weights(spec, torch_dtype, trust_remote_code, progress, cancel, spread_over)
+            cancel.raise_if_cancelled()
+            return cls(weights.model, weights.tokenizer, weights.name, weights.folder, spec.describe())
         target = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, target)
         weights = load_weights(spec, torch_dtype, trust_remote_code, progress, cancel)
@@ -209,12 +232,35 @@ class HFBackend:
                 logits = head(norm(x.unsqueeze(0)))[0]
             else:
                 gain = getattr(norm, "weight", None)
-                logits = head(x * gain if gain is not None else x)
+                logits = head(x * gain.to(x.device) if gain is not None else x)
         return logits.float().cpu().numpy()
 
     def close(self) -> None:
         self.model = None
         self.blocks = []
+
+
+def _cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _spread_over(device: str, max_memory: str) -> MaxMemory | None:
+    """The devices' memory to spread the model over ({}: all that is free), or None for one device."""
+    import torch
+
+    memory = parse_max_memory(max_memory)
+    cuda = _cuda_devices()
+    if not should_spread(device, memory, cuda):
+        return None
+    mps = getattr(torch.backends, "mps", None)
+    check_devices_exist(memory, cuda, bool(mps is not None and mps.is_available()))
+    return memory
+
+
+def _device_map(model: Any) -> dict[str, Any]:
+    return dict(getattr(model, "hf_device_map", None) or {})
 
 
 def _decoder_blocks(model: Any) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 from workbench.cancel import CancelToken
 from workbench.errors import ModelLoadError
+from workbench.models.device_map import MaxMemory
 from workbench.models.spec import EMBEDDED_NAME, ModelSource, ModelSpec
 from workbench.paths import cache_dir
 from workbench.progress import Progress, ProgressCallback, ignore_progress
@@ -40,16 +41,20 @@ def load_weights(
     trust_remote_code: bool = False,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    spread_over: MaxMemory | None = None,
 ) -> LoadedWeights:
-    """Read model and tokenizer for `spec` in `dtype` on the CPU (the caller moves them to the device)."""
+    """Read model and tokenizer for `spec` in `dtype` on the CPU (the caller moves them to the device), or, with
+    `spread_over` (device → bytes; {} = what each device has free), straight onto the devices of a device map
+    (models/device_map.py)."""
     cancel = cancel or CancelToken()
     if spec.source in (ModelSource.EMBEDDED, ModelSource.GGUF):
         folder = converted_gguf_folder(Path(spec.location), progress, cancel)
         name = EMBEDDED_NAME if spec.source is ModelSource.EMBEDDED else Path(spec.location).stem
-        return _from_folder(folder, name, dtype, trust_remote_code, progress, cancel)
-    if spec.source is ModelSource.FOLDER:
-        return _from_folder(Path(spec.location), Path(spec.location).name, dtype, trust_remote_code, progress, cancel)
-    return _from_hub(spec, dtype, trust_remote_code, progress, cancel)
+    elif spec.source is ModelSource.FOLDER:
+        folder, name = Path(spec.location), Path(spec.location).name
+    else:
+        folder, name = _from_hub(spec, progress, cancel), spec.location
+    return _from_folder(folder, name, dtype, trust_remote_code, progress, cancel, spread_over)
 
 
 def converted_gguf_folder(gguf: Path, progress: ProgressCallback, cancel: CancelToken) -> Path:
@@ -115,22 +120,29 @@ def _from_folder(
     trust_remote_code: bool,
     progress: ProgressCallback,
     cancel: CancelToken,
+    spread_over: MaxMemory | None = None,
 ) -> LoadedWeights:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from workbench.models.device_map import plan_device_map
 
     cancel.raise_if_cancelled()
     progress(Progress(f"loading {name}", 3, 4))
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, trust_remote_code=trust_remote_code)
+        placement: dict[str, Any] = {}
+        if spread_over is not None:
+            config = AutoConfig.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+            placement["device_map"] = plan_device_map(config, dtype, spread_over, trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=dtype, trust_remote_code=trust_remote_code, **placement
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"could not load the model in {folder}: {_first_line(exc)}") from exc
     return LoadedWeights(model=model, tokenizer=tokenizer, folder=str(folder), name=name)
 
 
-def _from_hub(
-    spec: ModelSpec, dtype: Any, trust_remote_code: bool, progress: ProgressCallback, cancel: CancelToken
-) -> LoadedWeights:
+def _from_hub(spec: ModelSpec, progress: ProgressCallback, cancel: CancelToken) -> Path:
     from huggingface_hub import snapshot_download
 
     cancel.raise_if_cancelled()
@@ -146,7 +158,7 @@ def _from_hub(
             f"could not fetch {spec.describe()!r} from the Hugging Face hub (offline, or no such model?): "
             f"{_first_line(exc)}"
         ) from exc
-    return _from_folder(Path(folder), spec.location, dtype, trust_remote_code, progress, cancel)
+    return Path(folder)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -53,6 +53,17 @@ class ModelInfo:
     eos_token_id: int | None = None  # the tokenizer's end-of-text token (separates packed documents)
     context_length: int | None = None  # the most positions the model accepts (None = unknown)
     backend: str = "torch"  # the registry name of the backend that loaded it (models/registry.py)
+    # Where each decoder block runs when the model is spread over devices (a device map); () = all on `device`.
+    layer_devices: tuple[str, ...] = ()
+
+    def layer_device(self, layer: int) -> str:
+        """The device of block `layer`: where its steering tensors and its SAEs go."""
+        return self.layer_devices[layer] if self.layer_devices else self.device
+
+    @property
+    def spread(self) -> bool:
+        """Whether the blocks run on more than one device."""
+        return len(set(self.layer_devices)) > 1
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ CLI's --help, the window's model panel) imports neither torch nor llama.cpp.
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Protocol
 
 from workbench.cancel import CancelToken
@@ -73,9 +74,24 @@ def load_backend(
     trust_remote_code: bool = False,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    max_memory: str = "",
 ) -> ModelBackend:
-    """Load `spec` with the backend named `backend`."""
+    """Load `spec` with the backend named `backend`; `max_memory` (spread the model over devices, see
+    models/device_map.py) goes only to a backend whose loader takes it, and is refused in one line by others."""
     loader = backend_loader(backend)
+    extra = {}
+    if max_memory.strip():
+        if "max_memory" not in inspect.signature(loader).parameters:
+            raise InputError(
+                f"the {backend} backend does not spread a model over devices with max memory: use the torch backend"
+            )
+        extra["max_memory"] = max_memory
     return loader(
-        spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code, progress=progress, cancel=cancel
+        spec,
+        device=device,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+        progress=progress,
+        cancel=cancel,
+        **extra,
     )

@@ -70,8 +70,12 @@ class LoadedSae:
 
 
 def load_sae(spec: SaeSpec, model: ModelInfo, device: str, key: str) -> LoadedSae:
-    """Load `spec` on `device` and check it against `model`; a clear SaeLoadError for every misfit."""
-    sae = _read(spec, device)
+    """Load `spec` on `device` and check it against `model`; a clear SaeLoadError for every misfit.
+
+    On a model spread over devices, an SAE asked for on the model's device goes to the device of the block it
+    reads (read on the CPU first: which block that is, the SAE itself says)."""
+    per_layer = model.spread and device == model.device
+    sae = _read(spec, "cpu" if per_layer else device)
     hook_name = str(getattr(sae.cfg.metadata, "hook_name", "") or "")
     if not hook_name:
         raise SaeLoadError(f"SAE {spec.describe()} does not say which hook it reads (cfg metadata.hook_name)")
@@ -86,6 +90,8 @@ def load_sae(spec: SaeSpec, model: ModelInfo, device: str, key: str) -> LoadedSa
             f"SAE {spec.describe()} has d_in {d_in}, but {model.name} has hidden size {model.d_model}: "
             "it was trained on a different model"
         )
+    if per_layer:
+        sae.to(model.layer_device(layer))
     sae.eval()
     for p in sae.parameters():
         p.requires_grad_(False)

@@ -85,9 +85,10 @@ def open_engine(
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
     backend: str | None = None,
+    max_memory: str = "",
 ) -> tuple[Engine, list[str]]:
-    """Load the session's model and SAEs (on the recorded backend, device and dtype unless given); notes on
-    fallbacks."""
+    """Load the session's model and SAEs (on the recorded backend, device and dtype unless given; spread over
+    devices with `max_memory`); notes on fallbacks."""
     from workbench.devices import resolve_device
     from workbench.engine import Engine
 
@@ -96,6 +97,8 @@ def open_engine(
         raise SessionError("; ".join(m.message for m in missing) + " (locate them, then open the session again)")
     notes: list[str] = []
     env = session.environment
+    if device is None and max_memory.strip():
+        device = "auto"  # a spread model has no one device: the max-memory setting names them
     if device is None:
         device = env.device
         try:
@@ -113,6 +116,7 @@ def open_engine(
         progress=progress,
         cancel=cancel,
         backend=backend or env.backend,
+        max_memory=max_memory,
     )
     for record in session.saes:
         if cancel is not None:

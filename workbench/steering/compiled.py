@@ -135,6 +135,8 @@ def _steer(hidden: torch.Tensor, edits: _LayerEdits, start: int, prompt_len: int
         lo, hi = scope_range(scope, start, length, prompt_len)
         if hi <= lo:
             continue
+        if delta.device != out.device:  # an offloaded block whose output lands elsewhere than planned
+            delta = edits.add_deltas[scope] = delta.to(out.device)
         if lo == 0 and hi == length:
             out = out + delta
         else:
@@ -156,7 +158,7 @@ def _clamp(out: torch.Tensor, hidden: torch.Tensor, group: _ClampGroup, start: i
     sae = group.sae.sae
     length = out.shape[1]
     rows = torch.tensor(group.rows, device=out.device)
-    x = out.index_select(0, rows).to(sae.W_dec.dtype)
+    x = out.index_select(0, rows).to(sae.W_dec.device, sae.W_dec.dtype)  # the same device, unless offloaded
     acts = sae.encode(x)[..., group.features]  # (n, S, F), in the SAE's space
     coef = torch.zeros_like(acts)
     for e in group.edits:
@@ -168,7 +170,7 @@ def _clamp(out: torch.Tensor, hidden: torch.Tensor, group: _ClampGroup, start: i
         coef[slot, lo:hi, e.feature_slot] = diff
         changed = (diff != 0).sum()
         e.count_tensor = changed if e.count_tensor is None else e.count_tensor + changed
-    delta = to_model_space(sae, coef @ group.directions).to(out.dtype)
+    delta = to_model_space(sae, coef @ group.directions).to(out.device, out.dtype)
     out = out.clone() if out is hidden else out
     out.index_add_(0, rows, delta)
     return out
@@ -184,14 +186,14 @@ def compile_plan(
 ) -> CompiledPlan:
     """Check every edit against the model and SAEs, convert units, and build the per-layer tensors.
 
-    The tensors go to `device` and `dtype`, by default the model's (`info`).
+    The tensors go to `device` and `dtype`, by default the model's (`info`): each layer's to the device its
+    block runs on, for a model spread over devices.
     """
     import torch
 
     from workbench.devices import resolve_dtype
 
-    device = device or info.device
-    dtype = dtype or resolve_dtype(info.dtype, device)
+    dtype = dtype or resolve_dtype(info.dtype, device or info.device)
 
     n_rows = len(plan.variants)
     layers: dict[int, _LayerEdits] = {}
@@ -241,7 +243,7 @@ def compile_plan(
                 assert sae is not None
                 clamps.setdefault((edit.layer, sae.key), []).append((item, sae))
     for (layer, scope), delta in adds.items():
-        layers[layer].add_deltas[scope] = delta.to(device=device, dtype=dtype)
+        layers[layer].add_deltas[scope] = delta.to(device=device or info.layer_device(layer), dtype=dtype)
     for (layer, _key), items in clamps.items():
         sae = items[0][1]
         features = sorted({int(e.edit.feature) for e, _ in items if e.edit.feature is not None})
