@@ -6,16 +6,36 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
 
 APP_NAME = "Steering Workbench"
 
 
-def run_app(argv: Sequence[str] | None = None) -> int:
+def parse_window_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The window's own options, and the rest for Qt (`-platform xcb`, `-style fusion`)."""
+    from workbench.models.registry import backend_names  # names only: imports neither torch nor llama.cpp
+
     parser = argparse.ArgumentParser(prog="steering-workbench")
-    parser.add_argument("--screenshot", metavar="PATH", help="run the demo offscreen, save a PNG, and exit")
-    args, qt_args = parser.parse_known_args(list(argv) if argv is not None else sys.argv[1:])
-    if args.screenshot:
+    parser.add_argument("--screenshot", metavar="PATH", help="run the demo (offscreen without a display), save a PNG")
+    parser.add_argument(
+        "--backend", choices=backend_names(), default=None, help="load the model on this backend (default: the last)"
+    )
+    return parser.parse_known_args(list(argv))
+
+
+def has_display() -> bool:
+    """Whether a Linux session has a display (X11, or Xvfb under xvfb-run, or Wayland) to draw on."""
+    return sys.platform.startswith("linux") and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_app(argv: Sequence[str] | None = None) -> int:
+    args, qt_args = parse_window_args(argv if argv is not None else sys.argv[1:])
+    if args.screenshot and not has_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     import pyqtgraph as pg
@@ -45,6 +65,7 @@ def run_app(argv: Sequence[str] | None = None) -> int:
         ini = scratch / "settings.ini"
         settings = QSettings(str(ini), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, default_saes=saes or fallback_saes())
+        choose_backend(window, args.backend)
         window.resize(1680, 1000)
         demo = ScreenshotDemo(window, Path(args.screenshot))
         window.show()
@@ -52,6 +73,13 @@ def run_app(argv: Sequence[str] | None = None) -> int:
         app.exec()
         return demo.exit_code
     window = MainWindow(default_saes=saes)
+    choose_backend(window, args.backend)
     window.show()
-    window.after_first_paint(window.load_model)
+    window.after_first_paint(lambda: window.load_model(backend=window.document.state.model.backend))
     return int(app.exec())
+
+
+def choose_backend(window: MainWindow, backend: str | None) -> None:
+    """--backend: the model panel's backend choice (else the remembered one stays), which the first load uses."""
+    if backend is not None:
+        window.document.set_model(replace(window.document.state.model, backend=backend))

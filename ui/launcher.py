@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _open_window(args)  # window options such as --screenshot PATH, and Qt's own (-platform xcb)
 
 
-WINDOW_OPTIONS = ("--screenshot",)
+WINDOW_OPTIONS = ("--screenshot", "--backend")
 
 
 def unknown_argument(args: Sequence[str]) -> str | None:
@@ -43,13 +43,32 @@ def unknown_argument(args: Sequence[str]) -> str | None:
         close = difflib.get_close_matches(first, list(cli.COMMANDS), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"unknown command '{first}'{hint}; commands: {', '.join(sorted(cli.COMMANDS))}"
-    for arg in args:
+    for n, arg in enumerate(args):
         name = arg.split("=", 1)[0]
         if name.startswith("--") and name not in WINDOW_OPTIONS:
             close = difflib.get_close_matches(name, list(WINDOW_OPTIONS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            return f"unknown option '{name}'{hint}; the window takes --screenshot PATH, or run a command: --help"
+            return (
+                f"unknown option '{name}'{hint}; the window takes --screenshot PATH and --backend NAME, "
+                "or run a command: --help"
+            )
+        if name == "--backend":
+            value = arg.split("=", 1)[1] if "=" in arg else (args[n + 1] if n + 1 < len(args) else "")
+            problem = _unknown_backend(value)
+            if problem is not None:
+                return problem
     return None
+
+
+def _unknown_backend(name: str) -> str | None:
+    from workbench.models.registry import backend_names
+
+    names = backend_names()
+    if name in names:
+        return None
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown backend '{name}'{hint}; backends: {', '.join(names)}"
 
 
 def _open_window(args: list[str]) -> int:

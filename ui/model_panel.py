@@ -257,7 +257,9 @@ class ModelPanel(QWidget):
         mem = info.memory_bytes / 2**20
         self.facts.setText(
             f"<b>{info.name}</b><br>{info.n_layers} layers · d_model {info.d_model} · vocab {info.vocab_size}<br>"
-            f"{info.parameters / 1e6:.0f} M parameters · {mem:.0f} MiB · {info.device} · {info.dtype}"
+            f"{info.parameters / 1e6:.0f} M parameters · {mem:.0f} MiB<br>"
+            f"<b>{info.backend}</b> backend · {info.device} · "
+            + ("GGUF weights" if info.backend == "llama.cpp" else info.dtype)  # it computes in the GGUF's types
             + (f"<br>blocks on {describe_layer_devices(info.layer_devices)}" if info.spread else "")
         )
         self.facts.setToolTip(f"weights: {info.path}")

@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
+from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from ui.main_window import MainWindow
@@ -53,7 +54,7 @@ class ScreenshotDemo(QObject):
         self.first_paint_ms = (time.perf_counter() - self.created) * 1000
         self.meter.phase = "model load"
         self.meter.start()
-        self.window.load_model()
+        self.window.load_model(backend=self.window.document.state.model.backend)
 
     def _saes_ready(self, saes: list) -> None:
         if self._steered or len(saes) < len(self.window.default_saes) or not saes:
@@ -126,7 +127,14 @@ class ScreenshotDemo(QObject):
         if self.window.heatmap.anchor is not None and not self._layers_shown:
             QTimer.singleShot(200, self._finish_when_drawn)
             return
-        self._finish(None)
+        rows = self.window.steering.rows
+        if QGuiApplication.platformName() == "offscreen" or not rows:
+            self._finish(None)
+            return
+        # On a real display, open the edit's mode list, as a user checking what this backend can do would: the
+        # modes it lacks are greyed out there. (Offscreen, a popup is a window of its own that grab() leaves out.)
+        rows[0].mode.showPopup()
+        QTimer.singleShot(500, lambda: self._finish(None))
 
     def _failed(self, event: ev.JobFailed) -> None:
         print(f"{event.request.label} failed: {event.message}", file=sys.stderr)
@@ -134,7 +142,7 @@ class ScreenshotDemo(QObject):
     def _finish(self, problem: str | None) -> None:
         self.meter.stop()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        saved = self.window.grab().save(str(self.path))
+        saved = capture(self.window).save(str(self.path))
         print(f"window first paint ms: {self.first_paint_ms:.1f} (from show, before the stall meter starts)")
         print(f"gui max stall ms: {self.meter.max_stall_ms:.1f}")
         for phase, stall in self.meter.phase_max.items():
@@ -149,6 +157,17 @@ class ScreenshotDemo(QObject):
         self.exit_code = 0 if saved and problem is None else 1
         self.window.close()
         QApplication.instance().exit(self.exit_code)  # type: ignore[union-attr]
+
+
+def capture(window: MainWindow) -> QPixmap:
+    """The window as the display shows it (read back from the X server under X11/Xvfb), else as it renders
+    itself (offscreen)."""
+    if QGuiApplication.platformName() != "offscreen":
+        frame = window.frameGeometry()
+        shot = window.screen().grabWindow(0, frame.x(), frame.y(), frame.width(), frame.height())
+        if not shot.isNull():
+            return shot
+    return window.grab()
 
 
 def fallback_saes() -> list[str]:

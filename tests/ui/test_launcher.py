@@ -31,3 +31,38 @@ def test_window_options_and_qt_options_open_the_window(args):
 def test_the_installed_script_exits_2_without_opening_a_window():
     done = subprocess.run([sys.executable, "-m", "ui.launcher", "genrate"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "did you mean 'generate'" in done.stderr
+
+
+def test_the_screenshot_takes_a_backend_and_leaves_qts_options_to_qt():
+    from ui.app import parse_window_args
+
+    args, qt_args = parse_window_args(["--screenshot", "shot.png", "--backend", "llama.cpp", "-platform", "xcb"])
+    assert (args.screenshot, args.backend, qt_args) == ("shot.png", "llama.cpp", ["-platform", "xcb"])
+    args, _ = parse_window_args(["--screenshot=shot.png"])
+    assert args.backend is None  # the remembered backend stays
+    assert unknown_argument(["--screenshot", "x.png", "--backend", "llama.cpp"]) is None
+    assert unknown_argument(["--backend=torch"]) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--screenshot", "x.png", "--backend", "llamacpp"], "unknown backend 'llamacpp' (did you mean 'llama.cpp'?)"),
+        (["--backend"], "unknown backend ''"),
+    ],
+)
+def test_an_unknown_backend_is_one_line_and_exit_2(args, says, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1
+
+
+def test_the_screenshot_draws_on_a_display_when_there_is_one(monkeypatch):
+    from ui.app import has_display
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":99")
+    assert has_display()  # xvfb-run: the real X11 platform, not offscreen
+    monkeypatch.delenv("DISPLAY")
+    assert not has_display()
