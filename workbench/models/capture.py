@@ -90,3 +90,20 @@ def _spliced(resid: torch.Tensor, splice: ResidualSplice) -> torch.Tensor:
     values = values.unsqueeze(0).expand(resid.shape[0], -1, -1)
     end = splice.start + values.shape[1]
     return torch.cat([resid[:, : splice.start], values, resid[:, end:]], dim=1)
+
+
+def padded_batch(rows: Sequence[Sequence[int]], pad_id: int, device: str) -> tuple[Any, Any, list[int]]:
+    """Rows of any lengths as one (batch, longest) id tensor padded on the right with `pad_id`, its attention mask
+    (1 on real tokens) and the rows' lengths. Right padding keeps each real token's position, and a causal model's
+    real positions never attend to the padding after them."""
+    import torch
+
+    from workbench.errors import InputError
+
+    lengths = [len(r) for r in rows]
+    if not lengths or min(lengths) == 0:
+        raise InputError("a batched forward needs at least one row, and every row at least one token")
+    width = max(lengths)
+    ids = torch.tensor([[*map(int, r), *[pad_id] * (width - len(r))] for r in rows], dtype=torch.long, device=device)
+    mask = torch.tensor([[1] * n + [0] * (width - n) for n in lengths], dtype=torch.long, device=device)
+    return ids, mask, lengths

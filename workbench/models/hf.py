@@ -14,7 +14,7 @@ import numpy as np
 from workbench.cancel import CancelToken
 from workbench.devices import dtype_name, resolve_device, resolve_dtype
 from workbench.errors import InputError
-from workbench.models.capture import residual_hooks
+from workbench.models.capture import padded_batch, residual_hooks
 from workbench.models.cpu_layout import store_linears_column_major
 from workbench.models.device_map import (
     MaxMemory,
@@ -221,6 +221,23 @@ class HFBackend:
             logits=logits[0].float().cpu().numpy(),
             residuals={layer: captured[layer][0].float().cpu().numpy() for layer in capture},
         )
+
+    def forward_batch(
+        self, rows: Sequence[Sequence[int]], capture: Sequence[int] = (), cancel: CancelToken | None = None
+    ) -> list[ForwardPass]:
+        """Rows padded on the right and masked: causal attention never reads a later position, so each row's
+        positions see what its own forward sees."""
+        import torch
+
+        check_layers(self.info, capture)
+        ids, mask, lengths = padded_batch(rows, self.info.eos_token_id or 0, self.device)
+        with torch.inference_mode(), residual_hooks(self.blocks, capture, cancel=cancel) as captured:
+            logits = self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float().cpu().numpy()
+            residuals = {layer: captured[layer].float().cpu().numpy() for layer in capture}
+        return [
+            ForwardPass(logits=logits[i, :n], residuals={layer: r[i, :n] for layer, r in residuals.items()})
+            for i, n in enumerate(lengths)
+        ]
 
     def unembed(self, directions: np.ndarray, normalize: bool = False) -> np.ndarray:
         import torch

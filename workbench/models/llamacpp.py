@@ -23,14 +23,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workbench.cancel import CancelToken
+from workbench.cancel import CancelToken, check
 from workbench.errors import InputError, ModelLoadError, SteeringError
 from workbench.models.control_vector import control_vector
 from workbench.models.edits import EditMode, ResidualEdits
 from workbench.models.generation import GenerationRun
 from workbench.models.llamacpp_capture import CaptureContext
 from workbench.models.llamacpp_native import NativeContext, NativeModel, check_gguf_file, gguf_architecture
-from workbench.models.protocol import Capabilities, ForwardPass, ModelInfo, ResidualSplice, check_layers, check_prompt
+from workbench.models.protocol import (
+    Capabilities,
+    ForwardPass,
+    ModelInfo,
+    ResidualSplice,
+    check_layers,
+    check_prompt,
+    forward_each,
+)
 from workbench.models.sampling import SamplingSettings
 from workbench.models.spec import EMBEDDED_NAME, ModelSource, ModelSpec
 from workbench.progress import Progress, ProgressCallback, ignore_progress
@@ -59,6 +67,7 @@ class LlamaCppBackend:
     """A GGUF model in llama.cpp: generation contexts (one per pane, reused) and a capture context."""
 
     capabilities = LLAMACPP_CAPABILITIES
+    forward_batch = forward_each  # one row at a time: the capture context decodes one sequence
 
     def __init__(self, native: NativeModel, info: ModelInfo, n_threads: int) -> None:
         self.native = native
@@ -103,8 +112,7 @@ class LlamaCppBackend:
         try:
             architecture = native.meta("general.architecture") or "?"
             _check_architecture(path, architecture)
-            if cancel is not None:
-                cancel.raise_if_cancelled()
+            check(cancel)
             lib = native.lib
             name = EMBEDDED_NAME if spec.source is ModelSource.EMBEDDED else (native.meta("general.name") or path.stem)
             template = native.meta("tokenizer.chat_template")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.errors import InputError
 from workbench.models.edits import EditMode, ResidualEdits
@@ -142,12 +142,30 @@ class ModelBackend(Protocol):
         """Logits for `token_ids`, with `splice` applied, and the residuals of the `capture` layers."""
         ...
 
+    def forward_batch(
+        self, rows: Sequence[Sequence[int]], capture: Sequence[int] = (), cancel: CancelToken | None = None
+    ) -> list[ForwardPass]:
+        """`forward` (no splice) for several non-empty texts of any lengths at once: one pass per row, its arrays
+        as long as its row and equal to that row's own `forward` up to float rounding (a backend without batches
+        may run the rows one at a time)."""
+        ...
+
     def unembed(self, directions: np.ndarray, normalize: bool = False) -> np.ndarray:
         """Logits (n, vocab) that residual `directions` (n, d_model) give: the final norm's gain and the output
         embedding (the logit lens), or with `normalize` the whole final norm (each row scaled to unit RMS first)."""
         ...
 
     def close(self) -> None: ...
+
+
+def forward_each(
+    backend: Any, rows: Sequence[Sequence[int]], capture: Sequence[int] = (), cancel: CancelToken | None = None
+) -> list[ForwardPass]:
+    """`forward_batch` for a backend that runs one sequence at a time (`forward_batch = forward_each` in its class):
+    each row's own `forward`."""
+    if not rows or any(not r for r in rows):
+        raise InputError("a batched forward needs at least one row, and every row at least one token")
+    return [backend.forward(r, capture, cancel=cancel) for r in rows]
 
 
 def check_layers(info: ModelInfo, layers: Sequence[int]) -> None:

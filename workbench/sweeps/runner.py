@@ -3,7 +3,8 @@
 STEP 1  expand the spec (grid.py) and drop the rows a store already holds (a resumed sweep);
 STEP 2  per prompt (rows of one batch share one prompt), chunks of `batch_size` rows, each row with its own
         edit and its own seed (GenerationRun.row_seeds), streamed token by token with progress and an ETA;
-STEP 3  each finished row is measured by the unsteered model (measure.py) and appended to the store at once;
+STEP 3  the batch's finished rows are measured by the unsteered model in one batched forward (measure.py) and
+        appended to the store at once;
 STEP 4  drift once per (layer, strength) cell (drift.py).
 A cancel stops at the next token: rows that finished (also inside the cancelled batch, by EOS or length) are
 measured and kept; the result says `cancelled`, and a rerun with the same spec and store resumes.
@@ -23,7 +24,7 @@ from workbench.progress import Progress, ProgressCallback, ignore_progress
 from workbench.sweeps.batching import choose_batch_size, free_memory_bytes
 from workbench.sweeps.drift import DriftEdit, DriftMeter, heldout_sentences
 from workbench.sweeps.grid import Grid, GridRow, build_grid, drift_id
-from workbench.sweeps.measure import ConceptProbe, measure_row
+from workbench.sweeps.measure import ConceptProbe, Measurement, measure_rows
 from workbench.sweeps.records import BASELINE, DriftCell, SweepResult, SweepRow, TargetInfo
 from workbench.sweeps.spec import SweepPrompt, SweepSpec
 
@@ -196,12 +197,11 @@ def _run_chunk(
     timing["generate_s"] += time.perf_counter() - started
     clock.tick((spec.max_new_tokens - steps) * len(chunk) if not result.cancelled else 0)
     started = time.perf_counter()
-    rows = []
-    for grid_row, pane in zip(chunk, result.panes, strict=True):
-        if pane.finish_reason == "cancelled":
-            continue
-        rows.append(_measured(backend, grid_row, prompt_ids, pane, _row_probes(grid_row, probes)))
-        clock.rows_done += 1
+    kept = [(r, pane) for r, pane in zip(chunk, result.panes, strict=True) if pane.finish_reason != "cancelled"]
+    read = [(pane.token_ids, _row_probes(r, probes)) for r, pane in kept]
+    measured = measure_rows(backend, prompt_ids, read) if kept else []  # one batched forward for the chunk
+    rows = [_measured(r, prompt_ids, pane, m) for (r, pane), m in zip(kept, measured, strict=True)]
+    clock.rows_done += len(rows)
     timing["measure_s"] += time.perf_counter() - started
     clock.tick(0)
     return rows, result.cancelled
@@ -212,10 +212,7 @@ def _row_probes(row: GridRow, probes: list[ConceptProbe]) -> list[ConceptProbe]:
     return probes if row.kind == BASELINE else [p for p in probes if p.name == row.target]
 
 
-def _measured(
-    backend: ModelBackend, row: GridRow, prompt_ids: list[int], pane: PaneResult, probes: list[ConceptProbe]
-) -> SweepRow:
-    m = measure_row(backend, prompt_ids, pane.token_ids, probes)
+def _measured(row: GridRow, prompt_ids: list[int], pane: PaneResult, m: Measurement) -> SweepRow:
     return SweepRow(
         id=row.id,
         kind=row.kind,

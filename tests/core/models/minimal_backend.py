@@ -118,6 +118,23 @@ class MinimalBackend:
         logits, captured = self._run([list(token_ids)], capture, splice, cancel)
         return ForwardPass(logits=logits[0], residuals={layer: captured[layer][0] for layer in capture})
 
+    def forward_batch(
+        self, rows: Sequence[Sequence[int]], capture: Sequence[int] = (), cancel: CancelToken | None = None
+    ) -> list[ForwardPass]:
+        """Rows padded on the right with zeros and masked, written here without the workbench's helper."""
+        if not rows or any(not r for r in rows):
+            raise InputError("a batched forward needs at least one row, and every row at least one token")
+        width = max(len(r) for r in rows)
+        padded = [[*map(int, r), *[0] * (width - len(r))] for r in rows]
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+        logits, captured = self._run(padded, capture, None, cancel, mask)
+        return [
+            ForwardPass(
+                logits=logits[i, : len(r)], residuals={layer: captured[layer][i, : len(r)] for layer in capture}
+            )
+            for i, r in enumerate(rows)
+        ]
+
     def unembed(self, directions: np.ndarray, normalize: bool = False) -> np.ndarray:
         x = torch.from_numpy(np.asarray(directions, dtype=np.float32))
         norm = self.model.model.norm
@@ -134,6 +151,7 @@ class MinimalBackend:
         capture: Sequence[int],
         splice: ResidualSplice | None,
         cancel: CancelToken | None,
+        mask: torch.Tensor | None = None,
     ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         for layer in [*capture, *([splice.layer] if splice else [])]:
             if not 0 <= layer < self.info.n_layers:
@@ -160,7 +178,8 @@ class MinimalBackend:
             handles += [block.register_forward_pre_hook(lambda *_: check(cancel)) for block in self.layers]
         try:
             with torch.no_grad():
-                logits = self.model(input_ids=torch.tensor(rows, dtype=torch.long), use_cache=False).logits
+                ids = torch.tensor(rows, dtype=torch.long)
+                logits = self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits
         finally:
             for handle in handles:
                 handle.remove()

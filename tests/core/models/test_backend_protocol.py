@@ -46,6 +46,24 @@ def test_residuals_are_block_outputs_and_agree_across_every_capture_path(any_bac
         any_backend.residuals(ids, [9])
 
 
+def test_a_batched_forward_of_rows_of_any_length_equals_each_row_alone(any_backend):
+    prompt = any_backend.encode_prompt(TEXT, chat=False)
+    rows = [[*prompt, 5, 9, 14, 3], [*prompt, 7], [*prompt, 11, 2]]  # one prompt, generated tails of 4, 1, 2
+    batched = any_backend.forward_batch(rows, capture=[1, 3])
+    assert len(batched) == len(rows)
+    for row, passed in zip(rows, batched, strict=True):
+        alone = any_backend.forward(row, capture=[1, 3])
+        assert passed.logits.shape == alone.logits.shape == (len(row), any_backend.info.vocab_size)
+        np.testing.assert_allclose(passed.logits, alone.logits, rtol=1e-5, atol=1e-5)
+        for layer in (1, 3):
+            assert passed.residuals[layer].shape == (len(row), any_backend.info.d_model)
+            np.testing.assert_allclose(passed.residuals[layer], alone.residuals[layer], rtol=1e-5, atol=1e-5)
+    with pytest.raises(InputError, match="every row at least one token"):
+        any_backend.forward_batch([prompt, []])
+    with pytest.raises(InputError, match="layer 9 is out of range"):
+        any_backend.forward_batch([prompt], capture=[9])
+
+
 def test_a_splice_of_the_residual_itself_changes_nothing_and_zeros_do(any_backend):
     ids = any_backend.encode_prompt(TEXT, chat=False)
     clean = any_backend.forward(ids, capture=[1])

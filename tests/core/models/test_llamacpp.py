@@ -117,6 +117,9 @@ def test_residuals_logits_splice_and_logit_lens_agree_with_torch(llama, smollm_e
     assert (ours.logits.argmax(-1) == theirs.logits.argmax(-1)).mean() > 0.9
     np.testing.assert_allclose(llama.residuals(ids, [8])[8], ours.residuals[8], atol=1e-5)
     assert llama.residual_batch([ids, ids], [8])[8].shape == (2, len(ids), 576)
+    short, full = llama.forward_batch([ids[:5], ids], capture=[8])  # one row at a time on this backend
+    np.testing.assert_allclose(full.logits, ours.logits, atol=1e-4)
+    np.testing.assert_allclose(short.residuals[8], ours.residuals[8][:5], atol=1e-4)
     same = llama.forward(ids, splice=ResidualSplice(8, ours.residuals[8][3:], start=3))
     np.testing.assert_allclose(same.logits, ours.logits, atol=1e-3)
     zeroed = llama.forward(ids, splice=ResidualSplice(8, np.zeros_like(ours.residuals[8][3:]), start=3))
