@@ -86,6 +86,9 @@ class StrengthPlot:
 def _panel(canvas: pg.GraphicsLayoutWidget, row: int, label: str) -> pg.PlotItem:
     plot = canvas.addPlot(row=row, col=0)
     plot.setLabel("left", label)
+    left = plot.getAxis("left")
+    left.enableAutoSIPrefix(False)  # a concept of 0.013 reads as 0.013, not 13 "(×0.001)"
+    left.setWidth(64)  # one width for the stacked panels, so a strength sits at the same x in each
     plot.setMenuEnabled(False)
     plot.hideButtons()
     return plot

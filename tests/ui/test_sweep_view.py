@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -200,3 +201,45 @@ def test_thresholds_are_an_undo_step_and_undoing_the_start_removes_the_sweep(win
     window.document.redo()
     qtbot.waitUntil(lambda: view.chooser.count() == 1)
     assert len(view.sweep.run.rows) == 6  # redo brings it back with its rows
+
+
+@pytest.mark.integration
+def test_on_the_real_model_a_tiny_sweep_streams_its_rows_into_the_plots(qtbot, shared_window, tmp_path):
+    """2 strengths × 2 prompts × 8 tokens through the model process: the plots draw as rows arrive."""
+    from tests.ui.conftest import wait_for
+    from workbench.jobs.sweep_handlers import sweep_folder
+
+    win = shared_window
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("The sea at dawn\nMy favourite food is\n", encoding="utf-8")
+    win.sweeps.open_feature("L15", 5)
+    view = win.sweeps.view
+    form = view.form
+    form.recipe.setCurrentText("custom")
+    form.strengths.setText("0,8")
+    form.unit.setCurrentText("raw")
+    form.prompts.setCurrentText(str(prompts))
+    form.seeds.setText("0")
+    form.max_tokens.setValue(8)
+    shutil.rmtree(sweep_folder(form.spec()), ignore_errors=True)  # rows of an earlier run would be read back
+    drawn: list[tuple[int, int]] = []  # (rows shown, concept lines) at every redraw
+    show_sweep = view.show_sweep
+
+    def spy(sweep, totals, running):
+        show_sweep(sweep, totals, running)
+        if sweep is not None:
+            drawn.append((len(sweep.run.rows) + len(sweep.run.baseline), view.plots.lines.series))
+
+    view.show_sweep = spy
+    try:
+        with wait_for(qtbot, win, ev.JobFinished, timeout=300_000, check=lambda e: isinstance(e.request, rq.RunSweep)):
+            form.run_button.click()
+        qtbot.waitUntil(lambda: form.run_button.isEnabled() and drawn and drawn[-1][0] == 6, timeout=10_000)
+    finally:
+        del view.show_sweep
+    sweep = view.sweep
+    assert sweep is not None and sweep.run.status == DONE
+    assert len(sweep.run.rows) == 4 and len(sweep.run.baseline) == 2
+    assert all(0 < len(r.token_ids) <= 8 for r in (*sweep.run.rows, *sweep.run.baseline))
+    assert any(0 < rows < 6 and lines == 1 for rows, lines in drawn), drawn  # drawn before the last row came
+    assert view.plots.lines.series == 1 and view.plots.concept_grid.shape == (1, 2) and view.plots.strip.bars == 2
