@@ -145,7 +145,10 @@ def main(argv: Sequence[str] | None = None, launch_window: Callable[[], int] | N
         print(f"error: {describe_unexpected(exc)}", file=sys.stderr)
         return 1
     if args.json and result is not None:
-        print(json.dumps(result, ensure_ascii=False))
+        try:
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+        except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours, and no traceback
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

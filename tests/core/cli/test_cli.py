@@ -160,3 +160,18 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: malformed edit '1:2:three': strength 'three' is not a number"
     assert "Traceback" not in proc.stderr
+
+
+def test_json_into_a_reader_that_stops_early_is_not_an_error():
+    # `steering-workbench … --json | head`: the reader is gone before the print; no traceback, exit 0.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "contrast", "--layer", "8", "--list-pairs", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before Python has even started: the print meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
