@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from workbench.errors import SteeringError
 from workbench.models.sampling import RowSampler, SamplingSettings
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class GenerationRun:
             # STEP 2: one forward over the new positions; hooks learn where those positions are.
             with torch.inference_mode():
                 logits = self.forward(new_input, start, cache)
+            self._check_finite(logits, step)
             start += new_input.shape[1]
             # STEP 3: pick a token per row; rows that stopped keep feeding EOS, their output is ignored.
             next_tokens = sampler(sequences, logits)
@@ -172,6 +174,21 @@ class GenerationRun:
             wall_s=wall,
             steps=step,
             cancelled=cancelled,
+        )
+
+    def _check_finite(self, logits: torch.Tensor, step: int) -> None:
+        """Stop with one line naming the pane and its edits when a steer pushed the numbers past float range
+        (sampling from inf / NaN logits would fail deep inside torch, or return garbage)."""
+        import torch
+
+        finite = torch.isfinite(logits).all(dim=-1)
+        if bool(finite.all()):
+            return
+        row = int((~finite).nonzero()[0, 0])
+        edits = ", ".join(f.edit.describe() for f in self.plan.firing_report()[row]) or "no edits"
+        raise SteeringError(
+            f"pane '{self.plan.names[row]}' produced non-finite numbers (inf or NaN) at step {step + 1}: "
+            f"its edits ({edits}) are too strong for this model; lower the strength"
         )
 
     def run(self, on_token: Callable[[TokenEvent], None] | None = None) -> GenerationResult:

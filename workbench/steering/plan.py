@@ -6,6 +6,7 @@ new values instead of mutating.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -35,6 +36,11 @@ class PositionScope(StrEnum):
     GENERATED = "generated"
 
 
+# Far beyond any useful steer in any unit (the window's box stops at ±1000); a session or script asking for more
+# (1e308 once reached sampling as inf) is refused where the edit is made.
+MAX_STRENGTH = 1e6
+
+
 @dataclass(frozen=True)
 class FeatureEdit:
     """One edit at one layer: an SAE feature (by id) or a raw direction, with a mode and a strength."""
@@ -60,6 +66,10 @@ class FeatureEdit:
             raise ValueError(f"layer must be ≥ 0, got {self.layer}")
         if self.feature is not None and self.feature < 0:
             raise ValueError(f"feature id must be ≥ 0, got {self.feature}")
+        if not (math.isfinite(self.strength) and abs(self.strength) <= MAX_STRENGTH):
+            raise ValueError(f"strength must be a finite number within ±{MAX_STRENGTH:g}, got {self.strength!r}")
+        if self.vector is not None and not all(math.isfinite(v) for v in self.vector):
+            raise ValueError("a raw vector's values must be finite numbers")
 
     @classmethod
     def from_vector(cls, layer: int, vector: np.ndarray, strength: float = 1.0) -> FeatureEdit:

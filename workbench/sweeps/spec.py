@@ -13,7 +13,7 @@ from typing import Any
 from workbench.errors import InputError
 from workbench.models.edits import EditMode
 from workbench.models.sampling import MAX_SEED, SamplingSettings
-from workbench.steering.plan import StrengthUnit
+from workbench.steering.plan import MAX_STRENGTH, StrengthUnit
 
 SPEC_VERSION = 1
 SWEEP_MODES = (EditMode.ADD, EditMode.CLAMP)
@@ -103,8 +103,8 @@ class SweepSpec:
             raise InputError("a sweep needs at least one --feature")
         if not self.strengths:
             raise InputError("a sweep needs at least one strength")
-        if not all(math.isfinite(s) for s in self.strengths):
-            raise InputError("strengths must be finite numbers")
+        if not all(math.isfinite(s) and abs(s) <= MAX_STRENGTH for s in self.strengths):
+            raise InputError(f"strengths must be finite numbers within ±{MAX_STRENGTH:g}")
         if len(set(self.strengths)) != len(self.strengths):
             raise InputError("a strength is listed twice")
         if not self.prompts:

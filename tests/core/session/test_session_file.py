@@ -38,7 +38,15 @@ from workbench.session import (
 )
 from workbench.session.migrations import MIGRATIONS, migrate
 from workbench.session.schema import session_to_dict
-from workbench.steering.plan import EditMode, FeatureEdit, PositionScope, SteeringPlan, StrengthUnit, Variant
+from workbench.steering.plan import (
+    MAX_STRENGTH,
+    EditMode,
+    FeatureEdit,
+    PositionScope,
+    SteeringPlan,
+    StrengthUnit,
+    Variant,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 SHA = "ab" * 32
@@ -401,7 +409,7 @@ def test_fuzz_truncated_or_overwritten_bytes(cut, junk):
 @given(
     prompt=st.text(max_size=40),
     names=st.lists(st.text(max_size=10), min_size=1, max_size=3),
-    strength=st.floats(allow_nan=False, allow_infinity=False, width=32),
+    strength=st.floats(min_value=-MAX_STRENGTH, max_value=MAX_STRENGTH, width=32),
     seed=st.integers(0, MAX_SEED),
     analysis=st.dictionaries(
         st.text(min_size=1, max_size=10),
