@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from workbench import __version__
 from workbench.cancel import CancelToken
 from workbench.cli.features import COMMANDS as FEATURE_COMMANDS
+from workbench.cli.selftest import SELFTEST_COMMANDS, add_selftest_parsers
 from workbench.cli.session import COMMANDS as SESSION_COMMANDS
 from workbench.cli.session import check_save_target, save_generated
 from workbench.errors import Cancelled, InputError, WorkbenchError, describe_unexpected
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_session_parsers(sub, common)
     add_feature_parsers(sub, common)
     add_sweep_parsers(sub, common)
+    add_selftest_parsers(sub, common)
     return parser
 
 
@@ -371,6 +373,7 @@ COMMANDS = {
     "sweep": cmd_sweep,
     **SESSION_COMMANDS,
     **FEATURE_COMMANDS,
+    **SELFTEST_COMMANDS,
 }
 
 
