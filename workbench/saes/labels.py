@@ -315,20 +315,13 @@ def folder_fingerprint(folder: Path) -> str:
 def folder_identity(folder: Path, layer: int) -> SaeIdentity:
     """The identity of a sae-lens folder from its cfg.json alone (no model load), checked against `layer`."""
     from workbench.saes.hook_names import residual_layer
+    from workbench.saes.sae_files import read_config
 
-    cfg_path = folder / "cfg.json"
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        d_sae = int(cfg["d_sae"])
-        metadata = cfg.get("metadata", {}) or {}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"no readable SAE in {folder} (cfg.json: {exc})") from exc
-    hook = str(metadata.get("hook_name", "") or cfg.get("hook_name", ""))
-    sae_layer = residual_layer(hook) if hook else layer
+    config = read_config(folder)  # one line for a missing, garbled or ill-typed cfg.json
+    sae_layer = residual_layer(config.hook_name) if config.hook_name else layer
     if sae_layer != layer:
         raise InputError(f"the SAE in {folder} reads layer {sae_layer}, not layer {layer}")
-    names = tuple(str(n) for n in (metadata.get("model_name"), cfg.get("model_name")) if n)
-    return SaeIdentity(folder_fingerprint(folder), layer, d_sae, names, str(folder))
+    return SaeIdentity(folder_fingerprint(folder), layer, config.d_sae, config.model_names, str(folder))
 
 
 def loaded_identity(fingerprint: str, layer: int, d_sae: int, model_names: Iterable[str]) -> SaeIdentity:

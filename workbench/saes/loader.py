@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from workbench.hashing import sae_folder_sha256
 from workbench.models.protocol import ModelInfo
 from workbench.paths import cache_dir
 from workbench.saes.hook_names import residual_layer
+from workbench.saes.sae_files import WEIGHTS_FILE, check_sae_folder
 from workbench.saes.spec import SaeSource, SaeSpec
 from workbench.saes.stats import STATS_FILE, FeatureStatistics
 
@@ -104,24 +106,75 @@ def _read(spec: SaeSpec, device: str) -> Any:
     from sae_lens import SAE
 
     if spec.source is SaeSource.FOLDER:
-        folder = Path(spec.location)
-        if not (folder / "cfg.json").is_file():
-            raise SaeLoadError(f"{folder} is not a sae-lens SAE folder (no cfg.json)")
+        sae = _read_folder(SAE, Path(spec.location), device)
+    else:
+        assert spec.sae_id is not None
         try:
-            # Half-precision SAEs (the shipped demo SAEs are float16) run in float32 on the CPU, where half
-            # matmuls are slow and lose precision; on accelerators they keep their stored dtype.
-            dtype = "float32" if device == "cpu" else None
-            return SAE.load_from_disk(str(folder), device=device, dtype=dtype)
-        except Exception as exc:  # sae-lens raises many kinds on a bad folder; all mean the same to the user
-            raise SaeLoadError(f"could not read the SAE in {folder}: {_short(exc)}") from exc
-    assert spec.sae_id is not None
+            sae = SAE.from_pretrained(spec.location, spec.sae_id, device=device)
+        except Exception as exc:  # unknown release, unknown id, or the hub is unreachable
+            raise SaeLoadError(
+                f"could not load SAE {spec.sae_id!r} of release {spec.location!r} from the sae-lens registry "
+                f"(is the Hugging Face hub reachable?): {_short(exc)}"
+            ) from exc
+    _check_finite(sae, spec.describe())
+    return sae
+
+
+def _read_folder(sae_class: Any, folder: Path, device: str) -> Any:
+    """Check the folder's files first (one line naming the file and the fault), then let sae-lens build the SAE
+    from the config we read, so it does not read cfg.json again in the platform's default encoding."""
+    from sae_lens.loading.pretrained_sae_loaders import read_sae_components_from_disk
+    from sae_lens.registry import SAE_CLASS_REGISTRY
+
+    files = check_sae_folder(folder, SAE_CLASS_REGISTRY)
+
+    def converter(path: Any, device: str = "cpu", cfg_overrides: dict[str, Any] | None = None) -> Any:
+        cfg = {**files.config.cfg, "device": device, **(cfg_overrides or {})}
+        return read_sae_components_from_disk(cfg_dict=cfg, weight_path=folder / WEIGHTS_FILE, device=device)
+
     try:
-        return SAE.from_pretrained(spec.location, spec.sae_id, device=device)
-    except Exception as exc:  # unknown release, unknown id, or the hub is unreachable
-        raise SaeLoadError(
-            f"could not load SAE {spec.sae_id!r} of release {spec.location!r} from the sae-lens registry "
-            f"(is the Hugging Face hub reachable?): {_short(exc)}"
-        ) from exc
+        # Half-precision SAEs (the shipped demo SAEs are float16) run in float32 on the CPU, where half
+        # matmuls are slow and lose precision; on accelerators they keep their stored dtype.
+        dtype = "float32" if device == "cpu" else None
+        return sae_class.load_from_disk(str(folder), device=device, dtype=dtype, converter=converter)
+    except Exception as exc:  # sae-lens raises many kinds on a bad folder; all mean the same to the user
+        what = f"{files.config.architecture} SAE in {folder}"
+        raise SaeLoadError(f"could not read the {what}: {_load_error(exc)}") from exc
+
+
+def _check_finite(sae: Any, where: str) -> None:
+    """Refuse weights holding NaN or Inf: every steer and encode through them would be NaN, far from the cause."""
+    import torch
+
+    for name, tensor in [*sae.named_parameters(), *sae.named_buffers()]:
+        # A finite sum means every value is finite (NaN and Inf carry through a sum), without a mask's memory.
+        if not tensor.is_floating_point() or bool(torch.isfinite(tensor.sum())):
+            continue
+        nan = int(torch.isnan(tensor).sum())
+        inf = int(torch.isinf(tensor).sum())
+        if nan or inf:
+            raise SaeLoadError(
+                f"SAE {where}: {name} holds {nan} NaN and {inf} infinite values: refused "
+                "(the file is damaged, or its training diverged)"
+            )
+
+
+def _load_error(exc: BaseException) -> str:
+    """torch's state-dict error in one line (which tensors are missing, unexpected or of the wrong shape)."""
+    text = str(exc)
+    if "Error(s) in loading state_dict" not in text:
+        return _short(exc)
+    parts = []
+    for kind, label in (("Missing", "missing tensors"), ("Unexpected", "unexpected tensors")):
+        match = re.search(kind + r" key\(s\) in state_dict: (.*?)\.\s*$", text, re.MULTILINE)
+        if match:
+            names = match.group(1).replace('"', "")
+            parts.append(f"{label} {names}")
+    for name, got, wanted in re.findall(
+        r"size mismatch for (\S+): copying a param with shape torch.Size\((\[.*?\])\).*?torch.Size\((\[.*?\])\)", text
+    ):
+        parts.append(f"{name} has shape {got}, the architecture needs {wanted}")
+    return "; ".join(parts)[:300] or _short(exc)
 
 
 def sae_fingerprint(spec: SaeSpec) -> str:

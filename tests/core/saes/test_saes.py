@@ -70,7 +70,7 @@ def test_broken_sae_folders_give_readable_errors(backend, tmp_path):
         load_sae(SaeSpec.parse(str(empty)), backend.info, "cpu", key="x")
     broken = make_sae(tmp_path / "broken", d_in=64, layer=1)
     (broken / "sae_weights.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(SaeLoadError, match="could not read the SAE"):
+    with pytest.raises(SaeLoadError, match="sae_weights.safetensors is not a safetensors file"):
         load_sae(SaeSpec.parse(str(broken)), backend.info, "cpu", key="x")
     bad_cfg = make_sae(tmp_path / "badcfg", d_in=64, layer=1)
     (bad_cfg / "cfg.json").write_text(json.dumps({"architecture": "nonsense"}))
