@@ -13,6 +13,7 @@ from workbench.cancel import CancelToken
 from workbench.errors import InputError, SaeLoadError
 from workbench.models.device_map import describe_layer_devices
 from workbench.models.generation import GenerationRun
+from workbench.models.memory_guard import check_model_fits
 from workbench.models.protocol import ModelBackend
 from workbench.models.registry import DEFAULT_BACKEND, load_backend
 from workbench.models.sampling import SamplingSettings
@@ -55,11 +56,17 @@ class Engine:
         cancel: CancelToken | None = None,
         backend: str = DEFAULT_BACKEND,
         max_memory: str = "",
+        ignore_memory_check: bool = False,
     ) -> ModelBackend:
         """Load a model with the named backend (models/registry.py); the previous model (and its SAEs, which were
-        checked against it) is dropped on success. `max_memory` spreads it over devices (models/device_map.py)."""
+        checked against it) is dropped on success. `max_memory` spreads it over devices (models/device_map.py).
+
+        A model that would not fit in the device's free memory is refused first (models/memory_guard.py), unless
+        `ignore_memory_check`: running out of memory kills the process instead of failing with a message."""
         if isinstance(spec, str):
             spec = ModelSpec.parse(spec)
+        if not ignore_memory_check:
+            check_model_fits(spec, backend, device, dtype, max_memory)
         loaded = load_backend(spec, backend, device, dtype, trust_remote_code, progress, cancel, max_memory)
         self.use_backend(loaded)
         return loaded

@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="torch (add/clamp/ablate, any model) or llama.cpp (GGUF files, add edits only, faster on a CPU)",
         )
         add_max_memory_option(p)
+        p.add_argument(
+            "--ignore-memory-check",
+            action="store_true",
+            help="load even when the model's estimated memory is more than the device has free",
+        )
         p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
         p.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -180,6 +185,7 @@ def _engine(args: argparse.Namespace, cancel: CancelToken) -> Engine:
         cancel=cancel,
         backend=args.backend,
         max_memory=args.max_memory,
+        ignore_memory_check=args.ignore_memory_check,
     )
     for spec in sae_specs:
         engine.add_sae(spec)

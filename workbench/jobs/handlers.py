@@ -22,6 +22,7 @@ def load_model(engine: Engine, r: rq.LoadModel, token: CancelToken, emit: Emit) 
         cancel=token,
         backend=r.backend,
         max_memory=r.max_memory,
+        ignore_memory_check=r.ignore_memory_check,
     )
     emit(ev.ModelLoaded, info=backend.info, capabilities=backend.capabilities, backend=r.backend)
     emit(ev.SaesChanged, saes=tuple(engine.sae_summaries()))

@@ -38,6 +38,7 @@ class LoadModel(Request):
     keys: tuple[str, ...] | None = None
     backend: str = "torch"
     max_memory: str = ""  # spread over devices, e.g. "0=20GiB,1=20GiB" (models/device_map.py); "" = one device
+    ignore_memory_check: bool = False  # load even when models/memory_guard.py says it will not fit
     label: ClassVar[str] = "load model"
     channel: ClassVar[str | None] = "load"
 
