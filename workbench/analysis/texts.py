@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from workbench.errors import InputError
+from workbench.textfile import read_user_text
 
 HELDOUT_FILE = "heldout.jsonl.gz"
+MAX_FILE_BYTES = 2_000_000_000  # read whole into memory; a bigger corpus belongs in a .jsonl.gz of documents
+MAX_TEXT_CHARS = 1_000_000  # statistics and metrics read a text's first few hundred tokens; more only stalls
 
 
 @dataclass(frozen=True)
@@ -24,13 +29,37 @@ class Document:
 
 
 def load_documents(path: Path) -> list[Document]:
-    """A corpus file: JSONL.gz, one {"source", "id", "text"} per line."""
+    """A corpus file: JSONL.gz, one {"source", "id", "text"} per line; one line for a missing, truncated or
+    garbled file, naming the line at fault."""
+    documents = []
+    number = 0
     try:
         with gzip.open(path, "rt", encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        return [Document(str(r["source"]), str(r["id"]), str(r["text"])) for r in rows]
-    except (OSError, EOFError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    documents.append(_document(json.loads(line), path, number))
+    except FileNotFoundError as exc:
+        raise InputError(f"corpus file not found: {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}:{number + 1}: not UTF-8 text ({exc.reason})") from exc
+    except (EOFError, zlib.error) as exc:
+        where = f" after line {number}" if number else ""
+        raise InputError(f"{path} is truncated or damaged{where} ({exc}); copy it again") from exc
+    except (OSError, RecursionError) as exc:  # gzip.BadGzipFile is an OSError
         raise InputError(f"unreadable corpus file {path}: {exc}") from exc
+    if not documents:
+        raise InputError(f"the corpus file {path} holds no documents")
+    return documents
+
+
+def _document(row: Any, path: Path, number: int) -> Document:
+    if not isinstance(row, dict) or not all(isinstance(row.get(k), str | int) for k in ("source", "id")):
+        raise InputError(f'{path}:{number}: expected an object with "source", "id" and "text"')
+    if not isinstance(row.get("text"), str):
+        raise InputError(f'{path}:{number}: "text" must be a string')
+    return Document(str(row["source"]), str(row["id"]), row["text"])
 
 
 def default_heldout_path() -> Path:
@@ -58,17 +87,17 @@ def texts_from(path: str | Path | None) -> tuple[list[str], str]:
 
 def read_texts(path: str | Path) -> list[str]:
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise InputError(f"text file not found: {path}")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    lines = read_user_text(path, "text file", MAX_FILE_BYTES).splitlines()
     jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
     texts = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_TEXT_CHARS:
+            raise InputError(
+                f"{path}:{number}: a line of {len(line)} characters; a text may have at most {MAX_TEXT_CHARS} "
+                "(split it into lines)"
+            )
         texts.append(_jsonl_text(line, path, number) if jsonl else line.strip())
     if not texts:
         raise InputError(f"{path} holds no text")
@@ -80,6 +109,8 @@ def _jsonl_text(line: str, path: Path, number: int) -> str:
         value = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise InputError(f"{path}:{number}: JSON nested too deep to read") from exc
     if isinstance(value, dict) and isinstance(value.get("text"), str):
         return str(value["text"])
     if isinstance(value, str):

@@ -15,7 +15,6 @@ The atlas is built at build time (workbench/recipe/atlas.py); the app only reads
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,21 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import InputError, WorkbenchError
-from workbench.npzfile import read_npz, write_npz
+from workbench.npzfile import write_npz
+from workbench.saes.data_files import read_checked_npz
 from workbench.saes.stats import FeatureStatistics
 
 ATLAS_FILE = "feature_atlas.npz"
 ATLAS_VERSION = 1
+ATLAS_ARRAYS = (
+    "ex_tokens",
+    "ex_pos",
+    "ex_act",
+    "promoted",
+    "promoted_logit",
+    "suppressed",
+    "suppressed_logit",
+)
 
 
 @dataclass(frozen=True)
@@ -72,19 +81,22 @@ class FeatureAtlas:
 
     @classmethod
     def load(cls, path: Path) -> FeatureAtlas:
+        header, arrays = read_checked_npz(path, "feature atlas", ATLAS_ARRAYS)
         try:
-            header, arrays = read_npz(path)
+            labels = header["labels"]
+            token_strings = header["token_strings"]
+            if not isinstance(labels, list) or not isinstance(token_strings, dict):
+                raise TypeError("labels must be a list and token_strings an object")
             atlas = cls(
-                labels=[str(s) for s in header["labels"]],
-                token_strings={int(k): str(v) for k, v in header["token_strings"].items()},
+                labels=[str(s) for s in labels],
+                token_strings={int(k): str(v) for k, v in token_strings.items()},
                 source=str(header.get("source", "")),
                 n_tokens=int(header.get("n_tokens", 0)),
-                **arrays,
+                **{name: arrays[name] for name in ATLAS_ARRAYS},
             )
-        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise WorkbenchError(f"unreadable feature atlas {path}: {exc}") from exc
-        if not atlas.ex_act.shape[0] == atlas.promoted.shape[0] == atlas.d_sae:
-            raise WorkbenchError(f"inconsistent feature atlas in {path}")
+        _check_atlas_shapes(atlas, path)
         return atlas
 
     def card(self, feature: int, stats: FeatureStatistics | None = None) -> dict[str, Any]:
@@ -125,6 +137,29 @@ class FeatureAtlas:
         record["suppressed"] = tokens(self.suppressed[feature], self.suppressed_logit[feature])
         record["examples"] = examples
         return record
+
+
+def _check_atlas_shapes(atlas: FeatureAtlas, path: Path) -> None:
+    """Shapes as the module docstring gives them, and every example's firing token inside its snippet."""
+    d = atlas.d_sae
+    examples = atlas.ex_act.shape
+    width = atlas.ex_tokens.shape[-1] if atlas.ex_tokens.ndim == 3 else -1
+    top = atlas.promoted.shape
+    fits = (
+        len(examples) == 2
+        and examples[0] == d
+        and atlas.ex_pos.shape == examples
+        and atlas.ex_tokens.shape[:2] == examples
+        and width >= 0
+        and len(top) == 2
+        and top[0] == d
+        and atlas.promoted_logit.shape == atlas.suppressed.shape == atlas.suppressed_logit.shape == top
+    )
+    if not fits:
+        raise WorkbenchError(f"inconsistent feature atlas in {path}: its arrays do not match its {d} labels")
+    tokens = (atlas.ex_tokens >= 0).sum(axis=-1)
+    if bool(((atlas.ex_pos >= 0) & (atlas.ex_pos >= tokens)).any()):
+        raise WorkbenchError(f"inconsistent feature atlas in {path}: an example's position lies past its snippet")
 
 
 def _sig(value: float) -> float:

@@ -26,8 +26,10 @@ from typing import Any
 
 from workbench.errors import InputError
 from workbench.paths import data_dir
+from workbench.textfile import read_user_text
 
 LABELS_VERSION = 1
+MAX_FILE_BYTES = 512_000_000  # explanations for a million features fit; a larger export holds activations too
 _LAYER_IN_ID = (re.compile(r"^(\d+)(?:-|$)"), re.compile(r"(?:blocks|layers)\.(\d+)(?:\.|$)"))
 
 
@@ -94,16 +96,11 @@ class LabelImport:
 # -- reading files ------------------------------------------------------------------------------------------
 def read_label_file(path: Path) -> tuple[list[LabelRow], int]:
     """(rows, unreadable row count) of a Neuronpedia JSON / JSONL export or a `feature,label` CSV."""
-    if not path.is_file():
-        raise InputError(f"labels file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    text = read_user_text(path, "labels file", MAX_FILE_BYTES)
     if not text.strip():
         raise InputError(f"{path} is empty: no labels to import")
     looks_json = path.suffix.lower() in (".json", ".jsonl") or text.lstrip()[:1] in "[{"
-    rows, unreadable = _json_rows(text, path) if looks_json else _csv_rows(text)
+    rows, unreadable = _json_rows(text, path) if looks_json else _csv_rows(text, path)
     if not rows and not unreadable:
         raise InputError(f"{path} holds no labels")
     return rows, unreadable
@@ -112,7 +109,9 @@ def read_label_file(path: Path) -> tuple[list[LabelRow], int]:
 def _json_rows(text: str, path: Path) -> tuple[list[LabelRow], int]:
     try:
         data: Any = json.loads(text)
-        records = data if isinstance(data, list) else _records_in(data)
+        records = data if isinstance(data, list) else _records_in(data, path)
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deep to read") from None
     except json.JSONDecodeError:
         # JSONL: one record per line (Neuronpedia's bulk exports); a bad line is counted, not fatal.
         records = []
@@ -120,7 +119,7 @@ def _json_rows(text: str, path: Path) -> tuple[list[LabelRow], int]:
             if line.strip():
                 try:
                     records.append(json.loads(line))
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     records.append(None)
         if all(r is None for r in records):
             raise InputError(f"{path} is neither JSON, JSONL nor CSV") from None
@@ -135,14 +134,14 @@ def _json_rows(text: str, path: Path) -> tuple[list[LabelRow], int]:
     return rows, unreadable
 
 
-def _records_in(data: Any) -> list[Any]:
+def _records_in(data: Any, path: Path) -> list[Any]:
     if isinstance(data, dict):
         for key in ("explanations", "features", "data", "items"):
             if isinstance(data.get(key), list):
                 return list(data[key])
         if "index" in data:
             return [data]
-    raise InputError('expected a JSON list of records with "index" and "description"')
+    raise InputError(f'{path}: expected a JSON list of records with "index" and "description"')
 
 
 def _record_row(record: Any) -> LabelRow | None:
@@ -158,10 +157,18 @@ def _record_row(record: Any) -> LabelRow | None:
     return LabelRow(index, label.strip(), str(record.get("modelId", record.get("model_id", "")) or ""), layer)
 
 
-def _csv_rows(text: str) -> tuple[list[LabelRow], int]:
+def _csv_rows(text: str, path: Path) -> tuple[list[LabelRow], int]:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        return _csv_cells(reader)
+    except csv.Error as exc:  # a field over csv's size limit, an unclosed quote at the end
+        raise InputError(f"{path}:{reader.line_num}: not a CSV row ({exc})") from exc
+
+
+def _csv_cells(reader: Iterable[list[str]]) -> tuple[list[LabelRow], int]:
     rows: list[LabelRow] = []
     unreadable = 0
-    for n, cells in enumerate(csv.reader(io.StringIO(text))):
+    for n, cells in enumerate(reader):
         if not cells or not any(c.strip() for c in cells):
             continue
         index = _as_int(cells[0])
@@ -252,7 +259,10 @@ def save_labels(sae: SaeIdentity, labels: dict[int, str], source: str) -> Path:
     """Write atomically: an interrupted import never leaves a half-written file in place of the old labels."""
     target = labels_path(sae.fingerprint)
     previous = _read_file(target)
-    sources = [*previous.get("sources", []), source] if previous else [source]
+    if not previous and target.is_file():
+        _set_aside(target)  # damaged, but perhaps mendable by hand: kept beside the new file, not overwritten
+    earlier = previous.get("sources")
+    sources = [*earlier, source] if isinstance(earlier, list) else [source]
     document = {
         "format_version": LABELS_VERSION,
         "fingerprint": sae.fingerprint,
@@ -270,6 +280,14 @@ def save_labels(sae: SaeIdentity, labels: dict[int, str], source: str) -> Path:
     return target
 
 
+def _set_aside(path: Path) -> None:
+    for n in range(1, 1000):
+        aside = path.with_name(f"{path.stem}.unreadable-{n}{path.suffix}")
+        if not aside.exists():
+            path.replace(aside)
+            return
+
+
 _memo: dict[str, tuple[int, dict[int, str]]] = {}  # fingerprint → (file mtime, labels)
 
 
@@ -283,8 +301,8 @@ def stored_labels(fingerprint: str) -> dict[int, str]:
     cached = _memo.get(fingerprint)
     if cached is not None and cached[0] == mtime:
         return dict(cached[1])
-    document = _read_file(path)
-    labels = {int(k): str(v) for k, v in document.get("labels", {}).items() if _as_int(k) is not None}
+    stored = _read_file(path).get("labels")
+    labels = {int(k): str(v) for k, v in stored.items() if _as_int(k) is not None} if isinstance(stored, dict) else {}
     _memo[fingerprint] = (mtime, labels)
     return dict(labels)
 
@@ -298,7 +316,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     file must not stop an SAE from loading)."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return document if isinstance(document, dict) else {}
 

@@ -15,18 +15,19 @@ density and mean activation count every token (a few tokens in tens of thousands
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
 from workbench.cancel import CancelToken, check
 from workbench.errors import InputError, WorkbenchError
-from workbench.npzfile import read_npz, write_npz
+from workbench.npzfile import write_npz
 from workbench.progress import Progress, ProgressCallback, ignore_progress
+from workbench.saes.data_files import read_checked_npz
 from workbench.saes.massive import MASSIVE_FACTOR, massive_threshold
 
 if TYPE_CHECKING:
@@ -81,24 +82,59 @@ class FeatureStatistics:
 
     @classmethod
     def load(cls, path: Path) -> FeatureStatistics:
-        try:
-            header, data = read_npz(path)
-            stats = cls(
-                max_activation=data["max_activation"],
-                density=data["density"],
-                mean_activation=data["mean_activation"],
-                resid_norm=float(header["resid_norm"]),
-                n_tokens=int(header["n_tokens"]),
-                source=str(header.get("source", "")),
-                max_statistic=str(header.get("max_statistic", LEGACY_MAX)),
-                massive_factor=header.get("massive_factor"),
-                n_massive=int(header.get("n_massive", 0)),
-            )
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-            raise WorkbenchError(f"unreadable feature statistics {path}: {exc}") from exc
-        if not (stats.max_activation.shape == stats.density.shape == stats.mean_activation.shape):
-            raise WorkbenchError(f"inconsistent feature statistics in {path}")
-        return stats
+        """Read and check a statistics file: one line naming the file and the fault (not an npz, truncated, a
+        missing or ill-typed field, arrays of other lengths or shapes, NaN, values no statistic can take)."""
+        header, data = read_checked_npz(path, "feature statistics", STATS_ARRAYS)
+        n = _vector_length(data, path)
+        if n == 0:
+            raise WorkbenchError(f"feature statistics {path} are for 0 features")
+        for name, low, high in (("max_activation", 0, np.inf), ("density", 0, 1), ("mean_activation", -np.inf, np.inf)):
+            values = data[name].astype(np.float64)
+            bad = int((~np.isfinite(values)).sum())
+            if bad:
+                raise WorkbenchError(f"feature statistics {path}: {name} holds {bad} NaN or infinite values")
+            if values.min() < low or values.max() > high:
+                allowed = "≥ 0" if high == np.inf else f"in {low}–{high}"
+                raise WorkbenchError(f"feature statistics {path}: {name} has values that are not {allowed}")
+        massive_factor = header.get("massive_factor")
+        if massive_factor is not None and not _positive(massive_factor):
+            raise WorkbenchError(f"feature statistics {path}: massive_factor must be a positive number or null")
+        resid_norm = header.get("resid_norm")
+        if not _positive(resid_norm):
+            raise WorkbenchError(f"feature statistics {path}: resid_norm must be a positive number, not {resid_norm!r}")
+        counts = {key: header.get(key, 0) for key in ("n_tokens", "n_massive")}
+        if "n_tokens" not in header or any(not _count(v) for v in counts.values()):
+            raise WorkbenchError(f"feature statistics {path}: n_tokens and n_massive must be whole numbers ≥ 0")
+        return cls(
+            max_activation=data["max_activation"].astype(np.float32),
+            density=data["density"].astype(np.float32),
+            mean_activation=data["mean_activation"].astype(np.float32),
+            resid_norm=float(resid_norm),
+            n_tokens=int(counts["n_tokens"]),
+            source=str(header.get("source", "")),
+            max_statistic=str(header.get("max_statistic", LEGACY_MAX)),
+            massive_factor=None if massive_factor is None else float(massive_factor),
+            n_massive=int(counts["n_massive"]),
+        )
+
+
+STATS_ARRAYS = ("max_activation", "density", "mean_activation")
+
+
+def _vector_length(data: dict[str, np.ndarray], path: Path) -> int:
+    shapes = {name: data[name].shape for name in STATS_ARRAYS}
+    if any(len(shape) != 1 for shape in shapes.values()) or len(set(shapes.values())) != 1:
+        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise WorkbenchError(f"inconsistent feature statistics in {path}: one value per feature expected ({listed})")
+    return int(data["max_activation"].shape[0])
+
+
+def _positive(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass(frozen=True)

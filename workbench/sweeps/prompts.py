@@ -15,9 +15,12 @@ from pathlib import Path
 
 from workbench.errors import InputError
 from workbench.sweeps.spec import SweepPrompt
+from workbench.textfile import read_user_text
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SETS = ("neutral", "questions", "openings", "system")
+MAX_FILE_BYTES = 16_000_000  # a sweep runs every prompt many times: a bigger file is the wrong file
+MAX_PROMPT_CHARS = 100_000  # far beyond any model's context; tokenizing more would only stall the sweep
 
 
 def prompts_dir() -> Path:
@@ -38,8 +41,6 @@ def load_prompt_set(source: str, chat: bool = True) -> tuple[SweepPrompt, ...]:
             raise InputError(f"the built-in prompt set {name!r} is missing from this install ({path})")
     else:
         path = Path(source).expanduser()
-        if not path.is_file():
-            raise InputError(f"prompt file not found: {path}")
     prompts = read_prompt_file(path, source)
     if not chat:
         prompts = tuple(SweepPrompt(p.text, p.system, p.system is not None, p.source) for p in prompts)
@@ -47,17 +48,16 @@ def load_prompt_set(source: str, chat: bool = True) -> tuple[SweepPrompt, ...]:
 
 
 def read_prompt_file(path: Path, source: str) -> tuple[SweepPrompt, ...]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    lines = read_user_text(path, "prompt file", MAX_FILE_BYTES).splitlines()
     jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
     prompts = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_PROMPT_CHARS:
+            raise InputError(
+                f"{path}:{number}: a line of {len(line)} characters; a prompt may have at most {MAX_PROMPT_CHARS}"
+            )
         prompts.append(_jsonl_prompt(line, path, number, source) if jsonl else SweepPrompt(line.strip(), source=source))
     if not prompts:
         raise InputError(f"the prompt file {path} holds no prompt")
@@ -69,12 +69,16 @@ def _jsonl_prompt(line: str, path: Path, number: int, source: str) -> SweepPromp
         value = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise InputError(f"{path}:{number}: JSON nested too deep to read") from exc
     if not isinstance(value, dict) or not isinstance(value.get("prompt"), str) or not value["prompt"].strip():
         raise InputError(f'{path}:{number}: expected an object with a non-empty "prompt" field')
     system = value.get("system")
     if system is not None and not isinstance(system, str):
         raise InputError(f'{path}:{number}: "system" must be a string')
-    raw = bool(value.get("raw", False))
+    raw = value.get("raw", False)
+    if not isinstance(raw, bool):
+        raise InputError(f'{path}:{number}: "raw" must be true or false')
     if raw and system is not None:
         raise InputError(f"{path}:{number}: a raw prompt cannot have a system prompt")
     return SweepPrompt(value["prompt"], system or None, chat=not raw, source=source)
