@@ -81,7 +81,10 @@ def load_sae(spec: SaeSpec, model: ModelInfo, device: str, key: str) -> LoadedSa
     hook_name = str(getattr(sae.cfg.metadata, "hook_name", "") or "")
     if not hook_name:
         raise SaeLoadError(f"SAE {spec.describe()} does not say which hook it reads (cfg metadata.hook_name)")
-    layer = residual_layer(hook_name)
+    try:
+        layer = residual_layer(hook_name)
+    except SaeLoadError as exc:
+        raise SaeLoadError(f"SAE {spec.describe()}: {exc}") from exc
     if layer >= model.n_layers:
         raise SaeLoadError(
             f"SAE {spec.describe()} reads layer {layer}, but {model.name} has layers 0–{model.n_layers - 1}"
