@@ -45,6 +45,7 @@ def add_selftest_parsers(sub: Any, _common: Callable[[argparse.ArgumentParser], 
     )
     p.add_argument("--device", default="auto", help="auto (CUDA → MPS → CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--dtype", default="auto", help="auto (fp32 on a CPU), float32, bfloat16, ...")
+    p.set_defaults(json=False)  # the lines are the output (main prints a JSON record only when asked)
 
 
 @dataclass
