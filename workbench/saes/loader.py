@@ -106,7 +106,9 @@ def load_sae(spec: SaeSpec, model: ModelInfo, device: str, key: str) -> LoadedSa
 
 
 def _read(spec: SaeSpec, device: str) -> Any:
-    from sae_lens import SAE
+    from workbench.saes.sae_lens_lite import sae_classes
+
+    SAE = sae_classes().SAE  # sae-lens's SAE class without the rest of sae-lens (see sae_lens_lite.py)
 
     if spec.source is SaeSource.FOLDER:
         sae = _read_folder(SAE, Path(spec.location), device)
