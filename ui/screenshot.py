@@ -173,7 +173,10 @@ def capture(window: MainWindow) -> QPixmap:
 def fallback_saes() -> list[str]:
     """Random sae-lens SAEs at layers 8 and 15, used only until the demo SAEs ship."""
     import torch
-    from sae_lens import StandardSAE, StandardSAEConfig
+
+    from workbench.saes.sae_lens_lite import sae_classes
+
+    StandardSAE, StandardSAEConfig = sae_classes().StandardSAE, sae_classes().StandardSAEConfig
 
     folders = []
     root = Path(tempfile.mkdtemp(prefix="workbench-demo-saes-"))

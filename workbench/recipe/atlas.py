@@ -148,11 +148,12 @@ def _atlas(
 
 def build_feature_assets(layers: Sequence[int], heldout: Path, device: str = "cpu") -> None:
     """The recipe's last stage: statistics and atlas next to each shipped demo SAE, on the full held-out split."""
-    from sae_lens import SAE
-
     from workbench.analysis.texts import load_documents
     from workbench.engine import Engine
     from workbench.saes.demo import demo_sae_folder
+    from workbench.saes.sae_lens_lite import sae_classes
+
+    SAE = sae_classes().SAE
 
     backend = Engine().load_model("default", device=device, dtype="float32")
     saes = {layer: SAE.load_from_disk(str(demo_sae_folder(layer)), device=device).float() for layer in layers}
