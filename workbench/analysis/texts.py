@@ -34,8 +34,9 @@ def load_documents(path: Path) -> list[Document]:
     documents = []
     number = 0
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
+        with gzip.open(path, "rb") as f:  # lines decoded one by one, so an encoding fault names its line
+            for number, raw in enumerate(f, start=1):
+                line = raw.decode("utf-8")
                 if line.strip():
                     documents.append(_document(json.loads(line), path, number))
     except FileNotFoundError as exc:
@@ -43,7 +44,7 @@ def load_documents(path: Path) -> list[Document]:
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}:{number + 1}: not UTF-8 text ({exc.reason})") from exc
+        raise InputError(f"{path}:{number}: not UTF-8 text ({exc.reason})") from exc
     except (EOFError, zlib.error) as exc:
         where = f" after line {number}" if number else ""
         raise InputError(f"{path} is truncated or damaged{where} ({exc}); copy it again") from exc
