@@ -110,6 +110,20 @@ print(json.dumps({"path": sae_lens_lite.import_path(), "architecture": sae.cfg.a
 """
 
 
+# The workbench's own SAE load (loader.py through an Engine), as the CLI and the model process make it.
+ENGINE_LOAD = """
+import json, sys
+from tests.factories import tiny_backend
+from workbench.engine import Engine
+from workbench.saes.sae_lens_lite import HEAVY_MODULES, import_path
+engine = Engine()
+engine.use_backend(tiny_backend())
+summaries = [engine.add_sae(folder) for folder in sys.argv[1:]]
+heavy = [m for m in HEAVY_MODULES if m in sys.modules]
+print(json.dumps({"path": import_path(), "heavy": heavy, "architectures": [s.architecture for s in summaries]}))
+"""
+
+
 def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
@@ -166,6 +180,17 @@ def test_a_later_plain_import_runs_in_full_and_keeps_the_same_classes_and_regist
         "hook_point": "HookPoint",
         "root_module_shared": True,
         "trainer": "SAETrainer",
+    }
+
+
+def test_the_workbench_loads_saes_through_the_light_import(runs):
+    _, folders = runs
+    made = [f for f in folders if Path(f).name in ("standard", "topk")]
+    done = _python(ENGINE_LOAD, *made)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "path": "light",
+        "heavy": [],
+        "architectures": ["standard", "topk"],
     }
 
 
