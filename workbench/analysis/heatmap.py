@@ -1,22 +1,36 @@
-"""Heatmap data: tokens × the features that fire most on a text, and layers × tokens residual norms."""
+"""Heatmap data: tokens × the features that fire most on a text, and layers × tokens residual norms.
+
+The SAE encodes the text once, in chunks of positions, and everything after the encode stays in torch: the
+per-position top-k, the ranking of features and the columns of the chosen ones. A 2,000-token text through a
+32,768-feature SAE is one (tokens, features) float32 matrix; encoding it twice or walking its top-k in Python
+cost more than the encode itself.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench.analysis.inspect import feature_label
 from workbench.cancel import CancelToken, check
 from workbench.errors import InputError
-from workbench.saes.activations import encode_activations
 
 if TYPE_CHECKING:
     from workbench.engine import Engine
+    from workbench.saes.loader import LoadedSae
+    from workbench.saes.stats import FeatureStatistics
 
 
 DENSE = 0.3  # features firing on more than this fraction of tokens are left out of the ranking
+TOP_K = 8  # the features of each position that take part in the ranking
+# Positions per encode chunk: bounds sae-lens's temporaries (pre-activations, bias, activation function) to
+# about CHUNK_VALUES floats whatever the SAE's width, and lets a superseded job stop between chunks. Not fewer
+# than CHUNK_MIN_ROWS: every chunk reads all of W_enc, so thin chunks of a wide SAE cost more in memory traffic
+# than they save (32,768 features: 32-row chunks took 2.4x as long as one encode, 512-row chunks as long).
+CHUNK_VALUES = 1 << 24
+CHUNK_MIN_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -53,31 +67,81 @@ def build_heatmap(
     check(cancel)
     residuals = backend.residuals(token_ids, layers, cancel=cancel)
     tokens = tuple(backend.token_strings(token_ids))
-    acts = encode_activations([sae], residuals, token_ids, tokens, top_k=8, cancel=cancel)[sae_key]
-    stats = sae.stats
-    # Rank by peak activation on this text, skipping position 0 (an outlier that lights up features
-    # everywhere). With statistics, rank by the peak relative to the feature's usual activation instead, and
-    # leave out features that fire on most tokens: they say little about this text.
-    best: dict[int, float] = {}
-    for f, v in zip(acts.top_ids[1:].ravel().tolist(), acts.top_values[1:].ravel().tolist(), strict=True):
-        if stats is not None:
-            if stats.density[f] > DENSE or stats.mean_activation[f] <= 0:
-                continue
-            v = v / float(stats.mean_activation[f])
-        if v > best.get(f, 0.0):
-            best[f] = v
-    features = sorted(best, key=lambda f: -best[f])[:n_features]
-    dense = encode_activations([sae], residuals, token_ids, tokens, 1, {sae_key: features}, cancel)[sae_key]
+    features, matrix = top_features(sae, residuals[sae.layer], n_features, cancel)
     norms = np.stack([np.linalg.norm(residuals[layer], axis=-1) for layer in layers]) if layers else np.zeros((0, 0))
     return HeatmapData(
         pane=pane,
         sae_key=sae_key,
-        layer=acts.layer,
-        tokens=acts.tokens,
+        layer=sae.layer,
+        tokens=tokens,
         prompt_len=prompt_len,
-        features=tuple(features),
+        features=features,
         labels=tuple(feature_label(sae, f) for f in features),
-        matrix=dense.dense.T.copy(),
+        matrix=matrix,
         norm_layers=tuple(layers),
         norms=norms,
     )
+
+
+def top_features(
+    sae: LoadedSae, resid: np.ndarray, n_features: int, cancel: CancelToken | None = None
+) -> tuple[tuple[int, ...], np.ndarray]:
+    """The `n_features` features that fire most on a text's residuals (seq, d_in), and their (features, seq)
+    activations.
+
+    Rank by peak activation among each position's TOP_K, skipping position 0 (an outlier that lights up
+    features everywhere). With statistics, rank by the peak relative to the feature's usual activation instead,
+    and leave out features that fire on most tokens: they say little about this text. Ties keep the order in
+    which the features first appear, reading positions in order and each position strongest first.
+    """
+    import torch
+
+    with torch.inference_mode():
+        acts = encode_chunked(sae, resid, cancel)
+        values, ids = acts[1:].topk(min(TOP_K, sae.d_sae), dim=-1)
+        order = rank(ids.reshape(-1), values.reshape(-1), sae.d_sae, sae.stats)
+        chosen = order[:n_features]
+        matrix = acts[:, chosen].T.contiguous().numpy()
+    return tuple(int(f) for f in chosen.tolist()), matrix
+
+
+def encode_chunked(sae: LoadedSae, resid: np.ndarray, cancel: CancelToken | None = None) -> Any:
+    """sae-lens's encode of every position, as a (seq, d_sae) float32 CPU tensor, a chunk of positions at a
+    time (call under torch.inference_mode)."""
+    import torch
+
+    module = sae.sae
+    x = torch.from_numpy(np.ascontiguousarray(resid, dtype=np.float32))
+    out = torch.empty((x.shape[0], sae.d_sae), dtype=torch.float32)
+    step = max(CHUNK_MIN_ROWS, CHUNK_VALUES // sae.d_sae)
+    for start in range(0, x.shape[0], step):
+        check(cancel)
+        chunk = x[start : start + step].to(module.W_dec.device, module.W_dec.dtype)
+        out[start : start + step] = module.encode(chunk).float().cpu()
+    return out
+
+
+def rank(ids: Any, values: Any, d_sae: int, stats: FeatureStatistics | None) -> Any:
+    """Features ordered by their best (scaled) value among (ids, values) pairs read in order, best first; a
+    feature with no positive value is left out. Float64, as a Python float division would be."""
+    import torch
+
+    values = values.double()
+    keep = values > 0
+    if stats is not None:
+        # Density compared in its own dtype (float32, as numpy compares a float32 with a Python float); the
+        # tests negated, so that a NaN statistic counts as neither dense nor ≤ 0.
+        density = torch.as_tensor(np.asarray(stats.density))[ids]
+        mean = torch.as_tensor(np.asarray(stats.mean_activation, dtype=np.float64))[ids]
+        values = values / mean
+        keep = ~(density > DENSE) & ~(mean <= 0) & (values > 0)
+    ids, values = ids[keep], values[keep]
+    if ids.numel() == 0:
+        return torch.zeros(0, dtype=torch.long)
+    best = torch.zeros(d_sae, dtype=torch.float64).scatter_reduce(0, ids, values, "amax", include_self=False)
+    first = torch.full((d_sae,), ids.numel(), dtype=torch.long)
+    first = first.scatter_reduce(0, ids, torch.arange(ids.numel()), "amin", include_self=False)
+    candidates = torch.unique(ids)
+    # Best first; among equal bests, the feature seen first.
+    by_first = candidates[torch.argsort(first[candidates])]
+    return by_first[torch.argsort(-best[by_first], stable=True)]
