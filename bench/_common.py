@@ -50,7 +50,8 @@ def median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, list
 
 
 def machine_line() -> str:
-    """The CPU model, torch's thread count and the load average: figures on a shared box mean little without them."""
+    """The CPU model, torch's thread count, the BLAS backend and the load average: figures on a shared box mean
+    little without them, and the same torch runs different kernels per BLAS library and CPU (MKL on AMD)."""
     import os
     import platform
 
@@ -66,6 +67,45 @@ def machine_line() -> str:
     except OSError:
         load = "unknown"
     return (
-        f"CPU: {model or platform.processor() or 'unknown'}; torch threads {torch.get_num_threads()}; "
-        f"os.cpu_count {os.cpu_count()}; load average {load}"
+        f"CPU: {model or platform.processor() or 'unknown'}; torch {torch.__version__} threads "
+        f"{torch.get_num_threads()} (interop {torch.get_num_interop_threads()}); os.cpu_count {os.cpu_count()}; "
+        f"{blas_backend()}; load average {load}"
     )
+
+
+# Environment variables that change which kernels torch's BLAS and oneDNN run, or on how many threads.
+BLAS_ENV = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "MKL_DEBUG_CPU_TYPE",
+    "MKL_CBWR",
+    "ONEDNN_MAX_CPU_ISA",
+    "ATEN_CPU_CAPABILITY",
+)
+
+
+def blas_backend() -> str:
+    """torch's BLAS library and version, oneDNN's, the CPU kernels it picked, its parallel backend, and any
+    environment variable that overrides them, in one clause."""
+    import os
+    import re
+
+    import torch
+
+    config = torch.__config__.show()
+    build = re.search(r"BLAS_INFO=([^,\s]+)", config)
+    parts = [f"BLAS {build.group(1) if build else 'unknown'}"]
+    mkl = re.search(r"Math Kernel Library Version ([\w.]+)", config)
+    if mkl and torch.backends.mkl.is_available():
+        parts.append(f"MKL {mkl.group(1)}")
+    onednn = re.search(r"MKL-DNN (v[\w.]+)", config)
+    if onednn and torch.backends.mkldnn.is_available():
+        parts.append(f"oneDNN {onednn.group(1)}")
+    capability = torch.backends.cpu.get_cpu_capability()
+    parallel = re.search(r"ATen parallel backend: (\w+)", torch.__config__.parallel_info())
+    parts.append(f"CPU kernels {capability}; parallel {parallel.group(1) if parallel else 'unknown'}")
+    overrides = [f"{name}={os.environ[name]}" for name in BLAS_ENV if name in os.environ]
+    parts.append("env " + (" ".join(overrides) if overrides else "(no BLAS/thread overrides)"))
+    return ", ".join(parts)
