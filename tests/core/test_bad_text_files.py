@@ -84,8 +84,8 @@ CORPUS_CASES = [
     ("missing", lambda path: None, "corpus file not found"),
     ("not gzip", _bytes(DOC), r"unreadable corpus file .*Not a gzipped file"),
     ("gzip of nothing", _gz(b""), "holds no documents"),
-    ("cut short", lambda p: p.write_bytes(gzip.compress(RANDOM_DOCS)[:3000]), "is truncated or damaged"),
-    ("cut in its header", lambda p: p.write_bytes(gzip.compress(RANDOM_DOCS)[:5]), "is truncated or damaged"),
+    ("cut short", lambda p: p.write_bytes(gzip.compress(RANDOM_DOCS)[:3000]), "truncated or damaged"),
+    ("cut in its header", lambda p: p.write_bytes(gzip.compress(RANDOM_DOCS)[:5]), "truncated or damaged"),
     (
         "damaged inside",
         lambda p: p.write_bytes(_damaged(gzip.compress(RANDOM_DOCS))),

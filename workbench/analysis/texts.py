@@ -42,12 +42,12 @@ def load_documents(path: Path) -> list[Document]:
     except FileNotFoundError as exc:
         raise InputError(f"corpus file not found: {path}") from exc
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        raise InputError(f"unreadable corpus file {path}:{number}: not valid JSON ({exc.msg})") from exc
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}:{number}: not UTF-8 text ({exc.reason})") from exc
+        raise InputError(f"unreadable corpus file {path}:{number}: not UTF-8 text ({exc.reason})") from exc
     except (EOFError, zlib.error) as exc:
         where = f" after line {number}" if number else ""
-        raise InputError(f"{path} is truncated or damaged{where} ({exc}); copy it again") from exc
+        raise InputError(f"unreadable corpus file {path}: truncated or damaged{where} ({exc}); copy it again") from exc
     except (OSError, RecursionError) as exc:  # gzip.BadGzipFile is an OSError
         raise InputError(f"unreadable corpus file {path}: {exc}") from exc
     if not documents:
@@ -57,9 +57,9 @@ def load_documents(path: Path) -> list[Document]:
 
 def _document(row: Any, path: Path, number: int) -> Document:
     if not isinstance(row, dict) or not all(isinstance(row.get(k), str | int) for k in ("source", "id")):
-        raise InputError(f'{path}:{number}: expected an object with "source", "id" and "text"')
+        raise InputError(f'unreadable corpus file {path}:{number}: expected an object with "source", "id" and "text"')
     if not isinstance(row.get("text"), str):
-        raise InputError(f'{path}:{number}: "text" must be a string')
+        raise InputError(f'unreadable corpus file {path}:{number}: "text" must be a string')
     return Document(str(row["source"]), str(row["id"]), row["text"])
 
 
