@@ -152,8 +152,9 @@ def _check_finite(sae: Any, where: str) -> None:
     import torch
 
     for name, tensor in [*sae.named_parameters(), *sae.named_buffers()]:
-        # A finite sum means every value is finite (NaN and Inf carry through a sum), without a mask's memory.
-        if not tensor.is_floating_point() or bool(torch.isfinite(tensor.sum())):
+        # A finite sum means every value is finite (NaN and Inf carry through a sum), without a mask's memory;
+        # summed in float32, so a large half-precision SAE does not overflow to Inf on its own.
+        if not tensor.is_floating_point() or bool(torch.isfinite(tensor.sum(dtype=torch.float32))):
             continue
         nan = int(torch.isnan(tensor).sum())
         inf = int(torch.isinf(tensor).sum())
