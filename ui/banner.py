@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractButton, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
@@ -30,14 +32,35 @@ class Banner(QWidget):
         self.show()
 
 
+Action = tuple[str, Callable[[], object]]  # a button's text and what it does
+
+
 class ErrorBanner(Banner):
-    """A readable, dismissable message: errors never end the app."""
+    """A readable, dismissable message: errors never end the app. A message may offer one way out (Restart model,
+    Load anyway) as a button beside Dismiss."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         close = QToolButton()
         close.setText("Dismiss")
-        super().__init__("errorBanner", "#b3261e", [close], parent)
+        self.action_button = QPushButton()
+        super().__init__("errorBanner", "#b3261e", [self.action_button, close], parent)
+        self._action: Callable[[], object] | None = None
+        self.action_button.hide()
+        self.action_button.clicked.connect(self._act)
         close.clicked.connect(self.hide)
+
+    def show_message(self, text: str, action: Action | None = None) -> None:
+        """Show `text`, replacing the message shown (and its button), with `action`'s button if given."""
+        self._action = action[1] if action is not None else None
+        self.action_button.setText(action[0] if action is not None else "")
+        self.action_button.setVisible(action is not None)
+        super().show_message(text)
+
+    def _act(self) -> None:
+        action, self._action = self._action, None
+        self.hide()
+        if action is not None:
+            action()
 
 
 class RecoveryBanner(Banner):

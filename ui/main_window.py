@@ -18,6 +18,7 @@ from ui.heatmap_view import HeatmapView
 from ui.inspector import EffectTable, InspectorPanel
 from ui.model_client import ModelClient
 from ui.model_panel import ModelPanel
+from ui.model_recovery import ModelRecovery
 from ui.recorded_run import show_outputs
 from ui.session_controller import SessionController
 from ui.steering_panel import SteeringPanel
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self.splitters = lay_out(self, self.analysis_tabs)
         self.statusBar().showMessage("starting…")
         self._wire()
+        self.recovery = ModelRecovery(self)  # after the window's own crash and failure handlers: its banner wins
         self.session.install_menus()
         install_window_menus(self)
         restore_window(self)
@@ -125,15 +127,19 @@ class MainWindow(QMainWindow):
     ) -> None:
         """Load a model on `backend` with `saes` (default: the demo SAEs for the embedded model, none for
         others), keyed by `keys` where given."""
+        if saes is None:
+            saes = self.default_saes if spec == "default" else []
+        self.send_load(load_request(self.document, spec, device, dtype, backend, saes, keys))
+
+    def send_load(self, request: rq.LoadModel) -> None:
+        """Start loading: until it is loaded, nothing is (a restart, Load anyway and the panel's Load come here)."""
         self.info = None
         self._indexes_asked.clear()
         self.session.model_loading()
         self.model_panel.set_loading(True)
         self._update_controls()
-        if saes is None:
-            saes = self.default_saes if spec == "default" else []
-        self.client.send(load_request(self.document, spec, device, dtype, backend, saes, keys))
-        self.statusBar().showMessage(f"loading {spec}…")
+        self.client.send(request)
+        self.statusBar().showMessage(f"loading {request.spec}…")
 
     def _model_loaded(self, info: ModelInfo) -> None:
         self.info = info
@@ -233,12 +239,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{event.request.label} cancelled")
         self._update_controls()
 
-    def _crashed(self, event: ev.HostCrashed) -> None:
-        """The model process died: what it had loaded is gone, so nothing may claim to be ready."""
-        self.info = None
-        self.running = self._abandoned = False
-        self.model_panel.idle("model process ended: load the model again")
-        self.banner.show_message(f"model process: {event.message}")
+    def _crashed(self, _event: ev.HostCrashed) -> None:  # the panel and the banner: ui/model_recovery.py
+        self.info, self.running, self._abandoned = None, False, False  # nothing loaded may claim to be ready
+        self.statusBar().showMessage("model process ended")
         self._update_controls()
 
     def _update_controls(self) -> None:

@@ -33,6 +33,8 @@ class ModelClient(QObject):
         self.host: Host | None = None
         self._handlers: dict[type[ev.Event], list[Callable[[Any], None]]] = {}
         self._running: dict[type[rq.Request], JobHandle] = {}  # the latest job of each request type
+        self.last_load: rq.LoadModel | None = None  # what a restart after a crash loads again
+        self._crashed = False  # the model process died; until a load, requests are dropped
         self._busy = 0
         self.closed = False
         # Queued: the host calls `_from_host` on its reader thread; the handlers run on this object's thread.
@@ -45,14 +47,23 @@ class ModelClient(QObject):
         self._handlers.setdefault(kind, []).append(handler)
 
     def send(self, request: rq.Request) -> JobHandle | None:
-        """Run `request` in the model process (started on first use, or again after it died)."""
+        """Run `request` in the model process (started on first use; after it died, by a load only)."""
         if self.closed:
             return None  # the window is closing: late requests (a heatmap after the last token) are dropped
-        if self.host is None or not self.host.alive or self.host.closed:
+        dead = self.host is not None and (not self.host.alive or self.host.closed)
+        if (dead or self._crashed) and not isinstance(request, rq.LoadModel):
+            # The model process died (and may not have said so yet): only a load starts another (Restart model,
+            # Load); anything else would start a process without a model, only to fail there.
+            return None
+        if self.host is None or dead:
+            self._reap()
             self.host = self._host_factory(self._arrived.emit)
+        self._crashed = False
         self._set_busy(+1)
         job = self.host.submit(request)
         self._running[type(request)] = job
+        if isinstance(request, rq.LoadModel):
+            self.last_load = request
         return job
 
     def cancel(self, kind: type[rq.Request]) -> None:
@@ -65,12 +76,23 @@ class ModelClient(QObject):
         job = self._running.get(kind)
         return job is not None and not job.done
 
+    def last_end(self, kind: type[rq.Request]) -> ev.Event | None:
+        """How the latest job of this request type ended (JobFinished, JobFailed, JobCancelled), None if it runs
+        or none was sent."""
+        job = self._running.get(kind)
+        return job.wait() if job is not None and job.done else None
+
     def receive(self, event: ev.Event) -> None:
         """Route an event from the host (on the GUI thread) to the handlers of its type."""
         if isinstance(event, ev.JobFinished | ev.JobFailed | ev.JobCancelled):
             self._set_busy(-1)
             if self.closed:
                 return
+        if isinstance(event, ev.HostCrashed) and self.host is not None and self.host.closed:
+            # Its pipe closed: reap it at once (it may still be exiting), so a killed process does not linger as a
+            # zombie, and its reader thread ends. (A host started since, by a load, is not closed: it stays.)
+            self._crashed = True
+            self._reap()
         for kind in type(event).__mro__:
             for handler in self._handlers.get(kind, ()):
                 handler(event)
@@ -87,6 +109,12 @@ class ModelClient(QObject):
         self.closed = True
         if self.host is not None:
             self.host.shutdown()
+
+    def _reap(self) -> None:
+        """Collect a dead model process and its reader thread (its jobs have all ended)."""
+        dead, self.host = self.host, None
+        if dead is not None:
+            dead.shutdown(timeout=5)
 
 
 def _process_host(on_event: Callable[[ev.Event], None]) -> Host:

@@ -273,6 +273,13 @@ class ModelPanel(QWidget):
             item.setData(256, s.key)
             self.sae_list.addItem(item)
 
+    def show_gone(self, message: str) -> None:
+        """The model process died: no model and no SAE is loaded any more, whatever was shown."""
+        self.facts.setText("no model loaded")
+        self.facts.setToolTip("")
+        self.sae_list.clear()
+        self.idle(message)
+
     def idle(self, message: str = "idle") -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if message == "ready" else 0)

@@ -78,6 +78,7 @@ def install_window_menus(window: MainWindow) -> None:
     features.addAction(action("Import labels…", "", lambda: window.tools.import_labels(window), import_tip))
     model = window.menuBar().addMenu("&Model")
     model.addAction(action("Load model", "Ctrl+L", window.model_panel._request_load, "Load the chosen model"))
+    model.addAction(window.recovery.restart_action)  # enabled while the model process is dead
 
 
 FIRST_PAINT_WAIT_MS = 1000

@@ -51,13 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
             default="default",
             help="'default' (embedded SmolLM2-135M), a model folder, a .gguf file or a hub id",
         )
-        p.add_argument(
-            "--sae",
-            action="append",
-            default=[],
-            metavar="SPEC",
-            help="a sae-lens SAE folder or RELEASE:SAE_ID (repeatable)",
-        )
+        sae_help = "a sae-lens SAE folder or RELEASE:SAE_ID (repeatable)"
+        p.add_argument("--sae", action="append", default=[], metavar="SPEC", help=sae_help)
         p.add_argument("--device", default="auto", help="auto (CUDA → MPS → CPU), cpu, cuda, cuda:N, mps")
         p.add_argument("--dtype", default="auto", help="auto (bf16 CUDA, fp16 MPS, fp32 CPU), float32, ...")
         p.add_argument(
@@ -67,11 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="torch (add/clamp/ablate, any model) or llama.cpp (GGUF files, add edits only, faster on a CPU)",
         )
         add_max_memory_option(p)
-        p.add_argument(
-            "--ignore-memory-check",
-            action="store_true",
-            help="load even when the model's estimated memory is more than the device has free",
-        )
+        p.add_argument("--ignore-memory-check", action="store_true", help="load even if it may not fit in free memory")
         p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
         p.add_argument("--json", action="store_true", help="print one JSON document")
 
