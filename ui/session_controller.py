@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer
 
 from ui.autosave import Autosaver
+from ui.autosave_failures import AutosaveFailures
 from ui.banner import RecoveryBanner
 from ui.edit_menu import EditActions
 from ui.file_actions import FileActions
@@ -49,7 +50,7 @@ class SessionController(QObject):
         c.on(ev.JobCancelled, self._job_ended)
         c.on(ev.HostCrashed, lambda _e: self.document.records.unloaded())
         self.recovery.recoverRequested.connect(self.files.recover)
-        self.autosaver.failed.connect(window.banner.show_message)
+        self.autosave_failures = AutosaveFailures(self.autosaver, window.banner, window.statusBar())  # one banner
         # First, before anything could write or clear the slot: the work a crashed run left there.
         self.autosaver.check_pending()
 
