@@ -105,3 +105,57 @@ def test_forgetting_the_followed_feature_shows_the_hint_again(qtbot):
     view.show_layers(_layers())
     view.clear_anchor()
     assert view.anchor is None and view.layers_grid.currentWidget() is view.layers_grid.hint
+
+
+def _long(n_tokens, token):
+    rng = np.random.default_rng(0)
+    return HeatmapData(
+        pane="ocean",
+        sae_key="L8",
+        layer=8,
+        tokens=(token,) * n_tokens,
+        prompt_len=10,
+        features=tuple(range(16)),
+        labels=tuple(f"feature {i}" for i in range(16)),
+        matrix=np.maximum(rng.normal(size=(16, n_tokens)), 0).astype(np.float32),
+        norm_layers=(8,),
+        norms=np.ones((1, n_tokens), np.float32),
+    )
+
+
+def _tick_step(grid):
+    ticks = grid.plot.getAxis("bottom")._tickLevels[0]
+    return ticks[1][0] - ticks[0][0] if len(ticks) > 1 else None
+
+
+def test_a_long_text_labels_fewer_tokens_the_wider_they_are_and_the_narrower_the_grid(qtbot):
+    view = _view(qtbot)
+    grid = view.features_grid
+    view.show_data(_long(2000, " a"))
+    narrow_labels = _tick_step(grid)
+    view.show_data(_long(2000, " lighthouse"))
+    wide_labels = _tick_step(grid)
+    view.show_data(_long(2000, " a"))
+    assert _tick_step(grid) == narrow_labels < wide_labels  # widths remembered per label, not per grid
+    view.resize(450, 400)
+    assert _tick_step(grid) > narrow_labels
+
+
+def test_the_heatmap_draws_the_same_pixels_as_a_plain_pyqtgraph_image(qtbot, monkeypatch):
+    import pyqtgraph as pg
+
+    import ui.heatmap_grid as hg
+
+    grids = [hg.Grid("inferno", "")]
+    monkeypatch.setattr(hg, "_Image", pg.ImageItem)
+    grids.append(hg.Grid("inferno", ""))
+    data = _long(2000, " a")
+    shots = []
+    for grid in grids:
+        qtbot.addWidget(grid)
+        grid.resize(900, 300)
+        grid.show()
+        grid.show_matrix(data.matrix, list(map(str, range(16))), list(data.tokens), data.prompt_len)
+        shots.append(grid.plot.grab().toImage())
+    assert type(grids[0].image) is not type(grids[1].image)
+    assert shots[0] == shots[1]
