@@ -97,28 +97,30 @@ def top_features(
     import torch
 
     with torch.inference_mode():
-        acts = encode_chunked(sae, resid, cancel)
-        values, ids = acts[1:].topk(min(TOP_K, sae.d_sae), dim=-1)
+        chunks = encode_chunks(sae, resid, cancel)
+        tops = [c.topk(min(TOP_K, sae.d_sae), dim=-1) for c in chunks]
+        values = torch.cat([t.values for t in tops])[1:].cpu()
+        ids = torch.cat([t.indices for t in tops])[1:].cpu()
         order = rank(ids.reshape(-1), values.reshape(-1), sae.d_sae, sae.stats)
         chosen = order[:n_features]
-        matrix = acts[:, chosen].T.contiguous().numpy()
+        columns = torch.cat([c[:, chosen.to(c.device)] for c in chunks])
+        matrix = columns.T.contiguous().cpu().numpy()
     return tuple(int(f) for f in chosen.tolist()), matrix
 
 
-def encode_chunked(sae: LoadedSae, resid: np.ndarray, cancel: CancelToken | None = None) -> Any:
-    """sae-lens's encode of every position, as a (seq, d_sae) float32 CPU tensor, a chunk of positions at a
-    time (call under torch.inference_mode)."""
+def encode_chunks(sae: LoadedSae, resid: np.ndarray, cancel: CancelToken | None = None) -> list[Any]:
+    """sae-lens's encode of every position as float32 (rows, d_sae) tensors on the SAE's device, a chunk of
+    positions at a time (call under torch.inference_mode). Kept as chunks: joining them would copy them all."""
     import torch
 
     module = sae.sae
     x = torch.from_numpy(np.ascontiguousarray(resid, dtype=np.float32))
-    out = torch.empty((x.shape[0], sae.d_sae), dtype=torch.float32)
     step = max(CHUNK_MIN_ROWS, CHUNK_VALUES // sae.d_sae)
+    chunks = []
     for start in range(0, x.shape[0], step):
         check(cancel)
-        chunk = x[start : start + step].to(module.W_dec.device, module.W_dec.dtype)
-        out[start : start + step] = module.encode(chunk).float().cpu()
-    return out
+        chunks.append(module.encode(x[start : start + step].to(module.W_dec.device, module.W_dec.dtype)).float())
+    return chunks
 
 
 def rank(ids: Any, values: Any, d_sae: int, stats: FeatureStatistics | None) -> Any:
