@@ -110,7 +110,8 @@ def _check_dead_and_intact(win, killed, before):
     assert panel.facts.text() == "no model loaded" and panel.sae_list.count() == 0
     assert win.info is None and not win.running
     assert not win.generation.generate_button.isEnabled()
-    assert win.recovery.restart_action.isEnabled()
+    model_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Model")
+    assert win.recovery.restart_action in model_menu.actions() and win.recovery.restart_action.isEnabled()
     win.generate()  # Ctrl+Return while dead: nothing is sent, no process starts
     assert win.client.host is None
     # The session and its unsaved edits are as they were when the process died.
