@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
+from workbench.host import CRASH_MESSAGE
 from workbench.jobs import events as ev
 from workbench.jobs import requests as rq
 from workbench.models.memory_guard import is_memory_refusal
@@ -29,6 +30,7 @@ class ModelRecovery(QObject):
         super().__init__(window)
         self.window = window
         self.restart_request: rq.LoadModel | None = None  # set while the process is dead, until a load starts
+        self.loaded: rq.LoadModel | None = None  # the last load that finished
         self.restart_action = QAction("Restart model", window)
         self.restart_action.setToolTip("Load the model and SAEs again after the model process ended")
         self.restart_action.setEnabled(False)
@@ -37,6 +39,7 @@ class ModelRecovery(QObject):
         c.on(ev.HostCrashed, self._crashed)
         c.on(ev.JobFailed, self._failed)
         c.on(ev.ModelLoaded, lambda _e: self._forget())
+        c.on(ev.JobFinished, self._finished)
 
     def _crashed(self, event: ev.HostCrashed) -> None:
         w = self.window
@@ -48,14 +51,19 @@ class ModelRecovery(QObject):
 
     def _what_was_loaded(self) -> rq.LoadModel | None:
         c = self.window.client
-        load = c.last_load
+        end = c.last_end(rq.LoadModel)
+        if isinstance(end, ev.JobFailed) and end.message == CRASH_MESSAGE:
+            return c.last_load  # it died while loading: load the same again
+        load = self.loaded  # a load cancelled or refused since left this one in place
         if load is None:
             return None
-        if isinstance(c.last_end(rq.LoadModel), ev.JobFinished):
-            # Loaded, then SAEs came and went (added, removed, a session's keys): bring back those there were.
-            saes = self.window.saes
-            return replace(load, saes=tuple(s.source for s in saes), keys=tuple(s.key for s in saes))
-        return load  # it died while loading: load the same again
+        # SAEs came and went since it loaded (added, removed, a session's keys): bring back those there were.
+        saes = self.window.saes
+        return replace(load, saes=tuple(s.source for s in saes), keys=tuple(s.key for s in saes))
+
+    def _finished(self, event: ev.JobFinished) -> None:
+        if isinstance(event.request, rq.LoadModel):
+            self.loaded = event.request
 
     def restart(self) -> None:
         request, self.restart_request = self.restart_request, None

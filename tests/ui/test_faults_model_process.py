@@ -245,3 +245,21 @@ def test_a_load_refused_for_memory_offers_load_anyway(qtbot, tmp_path, parts, mo
     assert win.model_panel.cancel_button.isEnabled()  # loading again
     win.client.receive(ev.JobFailed(2, sent[0], "could not load the model in /x: bad"))
     assert win.banner.action_button.isHidden()  # other failures offer no override
+
+
+def test_after_a_cancelled_load_a_restart_brings_back_the_model_that_stayed_loaded(qtbot, tmp_path):
+    """A load cancelled (or refused) leaves the model before it in place: that one, with its SAEs, comes back."""
+    from ui.main_window import MainWindow
+    from workbench.saes.loader import SaeSummary
+
+    win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.client.send = lambda _r: None
+    first = rq.LoadModel("/models/a", "cpu", "float32", ("/saes/x",), ("L1",))
+    win.client.receive(ev.JobFinished(1, first))
+    sae = SaeSummary("mine", 2, 64, 64, "/saes/y", "standard", "blocks.2.hook_resid_post", False)
+    win.client.receive(ev.SaesChanged(2, (sae,)))  # the session swapped the SAE since
+    win.client.receive(ev.JobCancelled(3, rq.LoadModel("/models/b", "cpu", "bfloat16")))
+    win.client.receive(ev.HostCrashed(0, CRASH_MESSAGE))
+    assert win.recovery.restart_request == replace(first, saes=("/saes/y",), keys=("mine",))
+    assert win.banner.action_button.text() == "Restart model"
