@@ -22,7 +22,7 @@ from workbench.models.memory_guard import is_memory_refusal
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
 
-GONE = "model process ended: restart it (Model > Restart model)"
+GONE = "model process ended"  # the banner and the Model menu say how to restart it
 
 
 class ModelRecovery(QObject):
