@@ -3,7 +3,8 @@
 Prints: the CPU and thread count; steered/bare tokens-per-second ratio (2 add edits on layers 8 and 15 against a
 plain `llama_cpp.Llama` on the same GGUF, greedy, 64 tokens, same threads); llama.cpp/torch wall-time ratios for
 4 panes (baseline + 3 variants) and for 1 pane; and the two ways of running panes on one model (a context per
-pane, stepped together, which the backend uses; one context with its KV cache cleared between panes).
+pane, stepped together, which the backend uses; one context with its KV cache cleared between panes); and the
+llama.cpp-f32 backend (float32 weights and cache: torch's numbers) against torch for 1 pane.
 
     .venv/bin/python bench/llamacpp.py [--repeats 3] [--threads N]
 """
@@ -130,6 +131,17 @@ def main() -> None:
             f"4 panes: a context per pane {lc4:.2f} s (streams every pane at every step); one context cleared "
             f"between panes {seq:.2f} s (panes one after another); creating a context {make_ctx * 1000:.0f} ms"
         )
+
+        # 4. the llama.cpp-f32 backend: what exact agreement with torch costs
+        exact = Engine()
+        exact.use_backend(LlamaCppBackend.load_f32(ModelSpec.parse("default"), device="cpu", threads=args.threads))
+        try:
+            f1, _ = median_seconds(lambda: gen(exact, SteeringPlan()), args.repeats)
+            th1b, _ = median_seconds(lambda: gen(torch_engine, SteeringPlan()), args.repeats)
+        finally:
+            exact.backend.close()
+        print(f"1 pane x 64 tokens: llama.cpp-f32 {f1:.2f} s ({64 / f1:.1f} tok/s), torch {th1b:.2f} s")
+        print(f"llama.cpp-f32/torch 1-pane speed ratio: {th1b / f1:.2f}")
         print(f"load average after: {os.getloadavg()}")
     finally:
         llama.close()

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     import torch
 
 BACKEND_NAME = "llama.cpp"
+F32_BACKEND_NAME = "llama.cpp-f32"  # the same, on a float32 copy of the weights (models/gguf_f32.py)
 LLAMACPP_CAPABILITIES = Capabilities(modes=frozenset({EditMode.ADD}), capture=True, batched=False)
 # Architectures whose llama.cpp graph names the block output `l_out-L` after adding the control vector, with a
 # Llama-style final RMS norm and output matrix (what the logit lens assumes).
@@ -90,7 +91,10 @@ class LlamaCppBackend:
         progress: ProgressCallback = ignore_progress,
         cancel: CancelToken | None = None,
         threads: int | None = None,
+        f32: bool = False,
     ) -> LlamaCppBackend:
+        """Load a GGUF; `f32` runs it on a float32 copy of its weights with a float32 KV cache, which computes
+        what the torch backend computes (see models/gguf_f32.py), at the cost of speed and memory."""
         if spec.source not in (ModelSource.EMBEDDED, ModelSource.GGUF):
             raise ModelLoadError(
                 f"the llama.cpp backend loads GGUF files only, not {spec.describe()!r}: use --backend torch"
@@ -104,11 +108,16 @@ class LlamaCppBackend:
         progress(Progress(f"loading {path.name} with llama.cpp", 1, 2))
         check_gguf_file(path)
         _check_architecture(path, gguf_architecture(path))
-        native = NativeModel.load(path, n_gpu_layers=0)
+        weights = path
+        if f32:
+            from workbench.models.gguf_f32 import f32_copy
+
+            weights = f32_copy(path, progress, cancel)
+        native = NativeModel.load(weights, n_gpu_layers=0, f32_cache=f32)
         gpu = target != "cpu" and bool(native.lib.llama_supports_gpu_offload())
         if gpu:  # reload with every layer on the GPU llama.cpp was built for
             native.close()
-            native = NativeModel.load(path, n_gpu_layers=-1)
+            native = NativeModel.load(weights, n_gpu_layers=-1, f32_cache=f32)
         try:
             architecture = native.meta("general.architecture") or "?"
             _check_architecture(path, architecture)
@@ -122,7 +131,8 @@ class LlamaCppBackend:
                 path=str(path),
                 source=spec.describe(),
                 device=target if gpu else "cpu",
-                dtype="float32",  # activations and steering vectors; the weights keep the GGUF's quantisation
+                # activations and steering vectors; the weights keep the GGUF's quantisation unless f32
+                dtype="float32",
                 n_layers=native.n_layers,
                 d_model=native.n_embd,
                 vocab_size=native.n_vocab,
@@ -132,13 +142,27 @@ class LlamaCppBackend:
                 architecture=architecture,
                 eos_token_id=eos if eos >= 0 else None,
                 context_length=int(lib.llama_model_n_ctx_train(native.model)) or None,
-                backend=BACKEND_NAME,
+                backend=F32_BACKEND_NAME if f32 else BACKEND_NAME,
             )
         except BaseException:
             native.close()
             raise
         progress(Progress("ready", 2, 2))
         return cls(native, info, threads or default_threads())
+
+    @classmethod
+    def load_f32(
+        cls,
+        spec: ModelSpec,
+        device: str = "auto",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        progress: ProgressCallback = ignore_progress,
+        cancel: CancelToken | None = None,
+        threads: int | None = None,
+    ) -> LlamaCppBackend:
+        """The `llama.cpp-f32` backend's loader."""
+        return cls.load(spec, device, dtype, trust_remote_code, progress, cancel, threads, f32=True)
 
     # -- text -----------------------------------------------------------------------------------------------
     def encode_prompt(self, text: str, chat: bool) -> list[int]:

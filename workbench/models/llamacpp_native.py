@@ -95,37 +95,62 @@ _SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 1
 
 def gguf_architecture(path: Path) -> str | None:
     """`general.architecture` read from the GGUF header alone (gguf.GGUFReader parses the whole vocabulary,
-    seconds for a small model); None when the header cannot be read (llama.cpp then says why)."""
+    seconds for a small model); None when the header cannot be read (llama.cpp then says why). Every length and
+    count is checked against the bytes left, so a garbled header ends the read instead of allocating or looping
+    on a number it never held."""
     try:
+        size = path.stat().st_size
         with path.open("rb") as f:
             head = f.read(24)
             if len(head) < 24 or head[:4] != b"GGUF":
                 return None
             n_kv = int.from_bytes(head[16:24], "little")
             for _ in range(min(n_kv, 10_000)):
-                key = f.read(int.from_bytes(f.read(8), "little")).decode("utf-8", "replace")
-                kind = int.from_bytes(f.read(4), "little")
+                key = _read_string(f, size)
+                kind = _read_int(f, 4)
                 if key == "general.architecture" and kind == 8:
-                    return f.read(int.from_bytes(f.read(8), "little")).decode("utf-8", "replace")
-                _skip_value(f, kind)
+                    return _read_string(f, size)
+                _skip_value(f, kind, size)
     except (OSError, ValueError):
         return None
     return None
 
 
-def _skip_value(f: Any, kind: int) -> None:
+def _read_int(f: Any, n: int) -> int:
+    data = f.read(n)
+    if len(data) < n:
+        raise ValueError("the GGUF header ends early")
+    return int.from_bytes(data, "little")
+
+
+def _read_string(f: Any, size: int) -> str:
+    n = _read_int(f, 8)
+    if n > size - f.tell():
+        raise ValueError("a GGUF string runs past the end of the file")
+    return str(f.read(n).decode("utf-8", "replace"))
+
+
+def _seek_within(f: Any, n: int, size: int) -> None:
+    if n > size - f.tell():
+        raise ValueError("a GGUF value runs past the end of the file")
+    f.seek(n, 1)
+
+
+def _skip_value(f: Any, kind: int, size: int) -> None:
     if kind == 8:
-        f.seek(int.from_bytes(f.read(8), "little"), 1)
+        _seek_within(f, _read_int(f, 8), size)
     elif kind == 9:
-        item = int.from_bytes(f.read(4), "little")
-        count = int.from_bytes(f.read(8), "little")
+        item = _read_int(f, 4)
+        count = _read_int(f, 8)
         if item in _SCALAR_SIZES:
-            f.seek(_SCALAR_SIZES[item] * count, 1)
+            _seek_within(f, _SCALAR_SIZES[item] * count, size)
+        elif count > (size - f.tell()) // 8:  # each element needs at least an 8-byte length
+            raise ValueError("a GGUF array runs past the end of the file")
         else:
             for _ in range(count):
-                _skip_value(f, item)
+                _skip_value(f, item, size)
     elif kind in _SCALAR_SIZES:
-        f.seek(_SCALAR_SIZES[kind], 1)
+        _seek_within(f, _SCALAR_SIZES[kind], size)
     else:
         raise ValueError(f"unknown GGUF value type {kind}")
 
@@ -140,9 +165,12 @@ class NativeModel:
     n_layers: int
     n_embd: int
     n_vocab: int
+    # Contexts keep K and V in float32 without flash attention (the llama.cpp-f32 backend, models/gguf_f32.py),
+    # instead of llama.cpp's float16 cache: the attention then computes what the torch backend computes.
+    f32_cache: bool = False
 
     @classmethod
-    def load(cls, path: Path, n_gpu_layers: int) -> NativeModel:
+    def load(cls, path: Path, n_gpu_layers: int, f32_cache: bool = False) -> NativeModel:
         lib = llama_cpp_module()
         check_gguf_file(path)
         params = lib.llama_model_default_params()
@@ -162,6 +190,7 @@ class NativeModel:
             n_layers=int(lib.llama_model_n_layer(model)),
             n_embd=int(lib.llama_model_n_embd(model)),
             n_vocab=int(lib.llama_vocab_n_tokens(vocab)),
+            f32_cache=f32_cache,
         )
 
     def meta(self, key: str) -> str | None:
@@ -212,6 +241,9 @@ class NativeContext:
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.no_perf = True
+        if model.f32_cache:
+            params.type_k = params.type_v = lib.GGML_TYPE_F32
+            params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
         if cb_eval is not None:
             params.cb_eval = cb_eval
             params.cb_eval_user_data = None
