@@ -62,6 +62,7 @@ class _State:
 
 
 def cmd_self_test(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] | None:
+    _check_options(args)
     with tempfile.TemporaryDirectory(prefix="workbench-self-test-") as tmp:
         state = _State(Path(tmp))
         checks: list[tuple[str, Callable[[_State, argparse.Namespace, CancelToken], str]]] = [
@@ -80,6 +81,19 @@ def cmd_self_test(args: argparse.Namespace, cancel: CancelToken) -> dict[str, An
         raise SystemExit(EXIT_FAILED)
     print(f"self-test passed: {total} of {total} checks", flush=True)
     return None
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """A device or dtype this machine cannot use is the user's input, not the install's fault: it exits 2 (one
+    line, from main) before any check runs."""
+    try:
+        from workbench.devices import resolve_device, resolve_dtype
+
+        resolve_dtype(args.dtype, resolve_device(args.device))
+    except WorkbenchError:
+        raise
+    except Exception:  # torch itself does not import: the first check reports that as the install's failure
+        return
 
 
 def _run_check(

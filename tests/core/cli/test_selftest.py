@@ -82,3 +82,14 @@ def test_a_failing_check_skips_the_checks_that_need_it_and_exits_1(monkeypatch, 
     assert _verdicts(out) == {CHECKS[0]: "FAIL", **dict.fromkeys(CHECKS[1:], "SKIP")}
     assert "unexpected RuntimeError: libtorch_cpu.so: cannot open shared object file" in out
     assert f"needs '{CHECKS[0]}'" in out
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [(["--device", "tpu"], "unknown device 'tpu'"), (["--dtype", "float8"], "unknown dtype 'float8'")],
+)
+def test_an_unusable_device_or_dtype_is_bad_input_exit_2_before_any_check(capsys, option, message):
+    code = main(["self-test", *option])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"error: {message} (use auto, ")
