@@ -248,14 +248,18 @@ def check_model_fits(
     if found is None:
         return
     shape, stored = found
-    if backend == "llama.cpp":
+    if backend in ("llama.cpp", "llama.cpp-f32"):
         from workbench.devices import resolve_device
 
         if resolve_device(device) != "cpu":
             return  # llama.cpp itself decides how many layers go to the GPU
-        need = estimate(shape, stored, act_bytes=4, kv_bytes=2)  # weights as stored, an f16 KV cache
-        what = f"{shape.parameters / 1e6:,.0f} M parameters as stored in the GGUF"
-        check_fits(need, ask("cpu"), "cpu", what, ["a GGUF with a smaller quantisation"])
+        if backend == "llama.cpp":  # the weights as stored, an f16 KV cache
+            need = estimate(shape, stored, act_bytes=4, kv_bytes=2)
+            what, options = f"{shape.parameters / 1e6:,.0f} M parameters as stored in the GGUF", []
+        else:  # dequantised to float32, with a float32 KV cache
+            need = estimate(shape, shape.parameters * 4, act_bytes=4)
+            what, options = f"{shape.parameters / 1e6:,.0f} M parameters in float32", ["the llama.cpp backend"]
+        check_fits(need, ask("cpu"), "cpu", what, [*options, "a GGUF with a smaller quantisation"])
     elif backend == "torch":
         _check_torch(spec, shape, device, dtype, max_memory, ask)
 

@@ -125,6 +125,8 @@ def test_llama_cpp_counts_the_gguf_as_stored():
     spec = ModelSpec.parse("default")
     message = _refusal(lambda: guard.check_model_fits(spec, "llama.cpp", "cpu", "auto", free=lambda _d: 2**20))
     assert "as stored in the GGUF" in message and guard.is_memory_refusal(message)
+    f32 = _refusal(lambda: guard.check_model_fits(spec, "llama.cpp-f32", "cpu", "auto", free=lambda _d: 2**20))
+    assert "in float32" in f32 and "the llama.cpp backend" in f32  # dequantised: 4 bytes a weight
     torch_message = _refusal(lambda: guard.check_model_fits(spec, "torch", "cpu", "auto", free=lambda _d: 2**20))
     assert "the llama.cpp backend" in torch_message  # a GGUF: the other backend is a way out
 
