@@ -45,8 +45,8 @@ def run(engine: Engine, request: rq.Request, token: CancelToken, emit: Emit) -> 
     """Run `request` to its end; raises Cancelled, WorkbenchError or whatever the model raised."""
     for module in HANDLER_MODULES:
         importlib.import_module(module)  # registers its handlers (cached after the first job)
+    token.raise_if_cancelled()  # a job stopped while queued ends cancelled, whatever it was
     handler = HANDLERS.get(type(request))
     if handler is None:
         raise WorkbenchError(f"the model process does not know the request {type(request).__name__}")
-    token.raise_if_cancelled()
     handler(engine, request, token, emit)

@@ -30,15 +30,35 @@ class JobRunner:
         # running job (queued jobs end cancelled when the host closes).
         self._todo: queue.PriorityQueue[tuple[int, int, tuple[int, Request] | None]] = queue.PriorityQueue()
         self._order = itertools.count()
+        # A token per queued or running job, dropped when it ends; ids only grow, in the order jobs are put.
         self._tokens: dict[int, CancelToken] = {}
+        self._last_put = 0
         self._lock = threading.Lock()
 
     def put(self, job_id: int, request: Request) -> None:
+        with self._lock:
+            self._tokens.setdefault(job_id, CancelToken())
+            self._last_put = max(self._last_put, job_id)
         self._todo.put((1 if request.urgent else 2, next(self._order), (job_id, request)))
 
     def cancel(self, job_id: int) -> None:
-        """Cancel a queued or running job (a job not yet queued is cancelled when it arrives)."""
-        self._token(job_id).cancel()
+        """Cancel a queued or running job (a job not yet queued is cancelled when it arrives).
+
+        A cancel for a job that has already ended (its end event crossed the cancel on the way) is dropped: a
+        token kept for it would never be collected, and a window open for days races like this many times."""
+        with self._lock:
+            token = self._tokens.get(job_id)
+            if token is None:
+                if job_id <= self._last_put:
+                    return
+                token = self._tokens[job_id] = CancelToken()
+        token.cancel()
+
+    @property
+    def tokens_held(self) -> int:
+        """Cancel tokens kept (one per queued or running job, and per cancel of a job not yet put)."""
+        with self._lock:
+            return len(self._tokens)
 
     def stop(self) -> None:
         """End `serve` once the running job (if any) has ended."""
