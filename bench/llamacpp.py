@@ -21,7 +21,7 @@ from _common import GREEDY_64, PROMPT, engine_with_saes, median_seconds
 
 from workbench.engine import Engine
 from workbench.models.control_vector import control_vector
-from workbench.models.llamacpp import LlamaCppBackend, default_threads
+from workbench.models.llamacpp import LlamaCppBackend, default_threads, load_f32
 from workbench.models.llamacpp_native import NativeContext
 from workbench.models.spec import ModelSpec, embedded_gguf_path
 from workbench.steering.plan import FeatureEdit, SteeringPlan, Variant
@@ -134,7 +134,7 @@ def main() -> None:
 
         # 4. the llama.cpp-f32 backend: what exact agreement with torch costs
         exact = Engine()
-        exact.use_backend(LlamaCppBackend.load_f32(ModelSpec.parse("default"), device="cpu", threads=args.threads))
+        exact.use_backend(load_f32(ModelSpec.parse("default"), device="cpu", threads=args.threads))
         try:
             f1, _ = median_seconds(lambda: gen(exact, SteeringPlan()), args.repeats)
             th1b, _ = median_seconds(lambda: gen(torch_engine, SteeringPlan()), args.repeats)

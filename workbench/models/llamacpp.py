@@ -119,50 +119,13 @@ class LlamaCppBackend:
             native.close()
             native = NativeModel.load(weights, n_gpu_layers=-1, f32_cache=f32)
         try:
-            architecture = native.meta("general.architecture") or "?"
-            _check_architecture(path, architecture)
+            info = _model_info(native, spec, path, target if gpu else "cpu", f32)
             check(cancel)
-            lib = native.lib
-            name = EMBEDDED_NAME if spec.source is ModelSource.EMBEDDED else (native.meta("general.name") or path.stem)
-            template = native.meta("tokenizer.chat_template")
-            eos = int(lib.llama_vocab_eos(native.vocab))
-            info = ModelInfo(
-                name=name,
-                path=str(path),
-                source=spec.describe(),
-                device=target if gpu else "cpu",
-                # activations and steering vectors; the weights keep the GGUF's quantisation unless f32
-                dtype="float32",
-                n_layers=native.n_layers,
-                d_model=native.n_embd,
-                vocab_size=native.n_vocab,
-                has_chat_template=bool(template),
-                parameters=int(lib.llama_model_n_params(native.model)),
-                memory_bytes=int(lib.llama_model_size(native.model)),
-                architecture=architecture,
-                eos_token_id=eos if eos >= 0 else None,
-                context_length=int(lib.llama_model_n_ctx_train(native.model)) or None,
-                backend=F32_BACKEND_NAME if f32 else BACKEND_NAME,
-            )
         except BaseException:
             native.close()
             raise
         progress(Progress("ready", 2, 2))
         return cls(native, info, threads or default_threads())
-
-    @classmethod
-    def load_f32(
-        cls,
-        spec: ModelSpec,
-        device: str = "auto",
-        dtype: str = "auto",
-        trust_remote_code: bool = False,
-        progress: ProgressCallback = ignore_progress,
-        cancel: CancelToken | None = None,
-        threads: int | None = None,
-    ) -> LlamaCppBackend:
-        """The `llama.cpp-f32` backend's loader."""
-        return cls.load(spec, device, dtype, trust_remote_code, progress, cancel, threads, f32=True)
 
     # -- text -----------------------------------------------------------------------------------------------
     def encode_prompt(self, text: str, chat: bool) -> list[int]:
@@ -367,3 +330,40 @@ if TYPE_CHECKING:
     from workbench.models.protocol import ModelBackend
 
     _IMPLEMENTS: type[ModelBackend] = LlamaCppBackend  # mypy checks the class against the protocol here
+
+
+def load_f32(
+    spec: ModelSpec,
+    device: str = "auto",
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+    threads: int | None = None,
+) -> LlamaCppBackend:
+    """The `llama.cpp-f32` backend's loader: llama.cpp on a float32 copy of the weights (models/gguf_f32.py)."""
+    return LlamaCppBackend.load(spec, device, dtype, trust_remote_code, progress, cancel, threads, f32=True)
+
+
+def _model_info(native: NativeModel, spec: ModelSpec, path: Path, device: str, f32: bool) -> ModelInfo:
+    architecture = native.meta("general.architecture") or "?"
+    _check_architecture(path, architecture)
+    lib = native.lib
+    eos = int(lib.llama_vocab_eos(native.vocab))
+    return ModelInfo(
+        name=EMBEDDED_NAME if spec.source is ModelSource.EMBEDDED else (native.meta("general.name") or path.stem),
+        path=str(path),  # the GGUF the user chose, also for f32 (its copy is derived from it)
+        source=spec.describe(),
+        device=device,
+        dtype="float32",  # activations and steering vectors; the weights keep the GGUF's quantisation unless f32
+        n_layers=native.n_layers,
+        d_model=native.n_embd,
+        vocab_size=native.n_vocab,
+        has_chat_template=bool(native.meta("tokenizer.chat_template")),
+        parameters=int(lib.llama_model_n_params(native.model)),
+        memory_bytes=int(lib.llama_model_size(native.model)),
+        architecture=architecture,
+        eos_token_id=eos if eos >= 0 else None,
+        context_length=int(lib.llama_model_n_ctx_train(native.model)) or None,
+        backend=F32_BACKEND_NAME if f32 else BACKEND_NAME,
+    )

@@ -24,7 +24,7 @@ BUILTIN: dict[str, str] = {
     "torch": "workbench.models.hf:HFBackend.load",
     "llama.cpp": "workbench.models.llamacpp:LlamaCppBackend.load",
     # llama.cpp on float32 weights and cache: token for token what torch computes (models/gguf_f32.py)
-    "llama.cpp-f32": "workbench.models.llamacpp:LlamaCppBackend.load_f32",
+    "llama.cpp-f32": "workbench.models.llamacpp:load_f32",
 }
 
 

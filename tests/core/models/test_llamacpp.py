@@ -110,11 +110,11 @@ def test_greedy_tokens_follow_the_torch_backend_wherever_its_choice_is_clear(lla
 
 @pytest.fixture(scope="module")
 def f32_engine(topic_sae):
-    from workbench.models.llamacpp import LlamaCppBackend
+    from workbench.models.llamacpp import load_f32
     from workbench.models.spec import ModelSpec
 
     engine = Engine()
-    engine.use_backend(LlamaCppBackend.load_f32(ModelSpec.parse("default"), device="cpu", threads=2))
+    engine.use_backend(load_f32(ModelSpec.parse("default"), device="cpu", threads=2))
     engine.add_sae(str(topic_sae), key="sea")
     yield engine
     engine.backend.close()
