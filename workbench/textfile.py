@@ -9,7 +9,9 @@ silently change the user's text.
 from __future__ import annotations
 
 import codecs
+import json
 from pathlib import Path
+from typing import Any
 
 from workbench.errors import InputError
 
@@ -44,6 +46,16 @@ def read_user_text(path: Path, what: str, max_bytes: int) -> str:
         line = text.count("\n", 0, nul) + 1
         raise InputError(f"{path} looks binary (a NUL character on line {line}), not a {what}")
     return text.removeprefix("\ufeff")
+
+
+def json_line(line: str, path: Path, number: int) -> Any:
+    """One line of a user's JSONL file, parsed; a line that is not JSON is one InputError naming `path:number`."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise InputError(f"{path}:{number}: JSON nested too deep to read") from exc
 
 
 def _mb(size: int) -> str:

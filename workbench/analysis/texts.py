@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import InputError
-from workbench.textfile import read_user_text
+from workbench.textfile import json_line, read_user_text
 
 HELDOUT_FILE = "heldout.jsonl.gz"
 MAX_FILE_BYTES = 2_000_000_000  # read whole into memory; a bigger corpus belongs in a .jsonl.gz of documents
@@ -106,12 +106,7 @@ def read_texts(path: str | Path) -> list[str]:
 
 
 def _jsonl_text(line: str, path: Path, number: int) -> str:
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-    except RecursionError as exc:
-        raise InputError(f"{path}:{number}: JSON nested too deep to read") from exc
+    value = json_line(line, path, number)
     if isinstance(value, dict) and isinstance(value.get("text"), str):
         return str(value["text"])
     if isinstance(value, str):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -332,17 +333,8 @@ if TYPE_CHECKING:
     _IMPLEMENTS: type[ModelBackend] = LlamaCppBackend  # mypy checks the class against the protocol here
 
 
-def load_f32(
-    spec: ModelSpec,
-    device: str = "auto",
-    dtype: str = "auto",
-    trust_remote_code: bool = False,
-    progress: ProgressCallback = ignore_progress,
-    cancel: CancelToken | None = None,
-    threads: int | None = None,
-) -> LlamaCppBackend:
-    """The `llama.cpp-f32` backend's loader: llama.cpp on a float32 copy of the weights (models/gguf_f32.py)."""
-    return LlamaCppBackend.load(spec, device, dtype, trust_remote_code, progress, cancel, threads, f32=True)
+# The `llama.cpp-f32` backend's loader: llama.cpp on a float32 copy of the weights (models/gguf_f32.py).
+load_f32 = partial(LlamaCppBackend.load, f32=True)
 
 
 def _model_info(native: NativeModel, spec: ModelSpec, path: Path, device: str, f32: bool) -> ModelInfo:

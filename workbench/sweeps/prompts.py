@@ -10,12 +10,11 @@ Built-in sets (written for this app; see resources/README.md):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from workbench.errors import InputError
 from workbench.sweeps.spec import SweepPrompt
-from workbench.textfile import read_user_text
+from workbench.textfile import json_line, read_user_text
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SETS = ("neutral", "questions", "openings", "system")
@@ -65,12 +64,7 @@ def read_prompt_file(path: Path, source: str) -> tuple[SweepPrompt, ...]:
 
 
 def _jsonl_prompt(line: str, path: Path, number: int, source: str) -> SweepPrompt:
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-    except RecursionError as exc:
-        raise InputError(f"{path}:{number}: JSON nested too deep to read") from exc
+    value = json_line(line, path, number)
     if not isinstance(value, dict) or not isinstance(value.get("prompt"), str) or not value["prompt"].strip():
         raise InputError(f'{path}:{number}: expected an object with a non-empty "prompt" field')
     system = value.get("system")
