@@ -19,7 +19,12 @@ from workbench.errors import WorkbenchError
 from workbench.jobs import events as ev
 from workbench.jobs import requests as rq
 
-HANDLER_MODULES = ("workbench.jobs.handlers", "workbench.jobs.feature_handlers", "workbench.jobs.sweep_handlers")
+HANDLER_MODULES = (
+    "workbench.jobs.handlers",
+    "workbench.jobs.feature_handlers",
+    "workbench.jobs.sweep_handlers",
+    "workbench.jobs.quality_handlers",
+)
 R = TypeVar("R", bound=rq.Request)
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from workbench.analysis.heatmap import HeatmapData
     from workbench.analysis.inspect import FeatureCard
     from workbench.analysis.neighbours import FeatureNeighbours
+    from workbench.analysis.sae_quality import SaeQualityReport
     from workbench.analysis.selectivity import Selectivity
     from workbench.session.model import Session
     from workbench.sweeps.records import DriftCell, SweepRow, TargetInfo
@@ -217,3 +218,12 @@ class SweepEnded(Event):
     drift: tuple[DriftCell, ...]
     cancelled: bool
     wall_s: float
+
+
+# -- SAE quality (issue 13) --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SaeQualityReady(Event):
+    """An SAE's quality report (plain data: figures, what they were measured on, the feature densities)."""
+
+    sae_key: str
+    report: SaeQualityReport

@@ -240,3 +240,20 @@ class RunSweep(Request):
     batch_size: int | None = None  # None: from the model size and free memory
     label: ClassVar[str] = "sweep"
     channel: ClassVar[str | None] = "sweep"
+
+
+# -- SAE quality (issue 13; handler in workbench/jobs/quality_handlers.py) ----------------------------------------
+SHIPPED_TEXTS = "shipped"  # SaeQuality.source: the shipped held-out corpus (else the path of the user's text file)
+
+
+@dataclass(frozen=True)
+class SaeQuality(Request):
+    """One SAE's quality report (robust FVE with its interval, baselines, CE-loss recovered, KL, L0, dead / dense,
+    massive tokens, feature densities) on the first `max_texts` of the shipped held-out corpus or a text file."""
+
+    sae_key: str
+    source: str = SHIPPED_TEXTS
+    max_texts: int = 80
+    max_tokens: int = 128
+    label: ClassVar[str] = "SAE quality"
+    channel: ClassVar[str | None] = "quality"
