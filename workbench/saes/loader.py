@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class SaeSummary:
     architecture: str
     hook_name: str
     has_statistics: bool
+    # (robust FVE, what it was measured on) from the SAE folder's metrics.json; None when unknown
+    known_fve: tuple[float, str] | None = None
 
 
 @dataclass
@@ -65,10 +68,22 @@ class LoadedSae:
             architecture=str(self.sae.cfg.architecture()),
             hook_name=self.hook_name,
             has_statistics=self.stats is not None,
+            known_fve=folder_fve(Path(self.spec.location)) if self.spec.source is SaeSource.FOLDER else None,
         )
 
     def stats_cache_path(self) -> Path:
         return cache_dir() / "stats" / f"{self.fingerprint}.npz"
+
+
+def folder_fve(folder: Path) -> tuple[float, str] | None:
+    """The robust FVE in an SAE folder's metrics.json (`sae-metrics --json`) and what it was measured on; None
+    without one, or for a file written before FVE left the massive tokens out (it has no `fve_all`)."""
+    try:
+        record = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        fve, text = float(record["fve"]), str(record.get("texts") or record.get("text") or "")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (fve, text) if "fve_all" in record else None
 
 
 def load_sae(spec: SaeSpec, model: ModelInfo, device: str, key: str) -> LoadedSae:
