@@ -48,6 +48,18 @@ def _device_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default=None, help="default: the recorded dtype")
     p.add_argument("--backend", default=None, choices=backend_names(), help="default: the recorded backend")
     add_max_memory_option(p)
+    p.add_argument("--ignore-memory-check", action="store_true", help="load even if it may not fit in free memory")
+
+
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `_device_options` as `open_engine` takes them."""
+    return {
+        "device": args.device,
+        "dtype": args.dtype,
+        "backend": args.backend,
+        "max_memory": args.max_memory,
+        "ignore_memory_check": args.ignore_memory_check,
+    }
 
 
 def add_max_memory_option(p: argparse.ArgumentParser) -> None:
@@ -96,9 +108,7 @@ def cmd_replay(args: argparse.Namespace, cancel: CancelToken) -> dict[str, Any] 
     session = load_session(args.session)
     if not session.outputs:
         raise InputError(f"{args.session}: nothing to replay, the session has no recorded outputs")
-    engine, notes = open_engine(
-        session, args.device, args.dtype, cancel=cancel, backend=args.backend, max_memory=args.max_memory
-    )
+    engine, notes = open_engine(session, cancel=cancel, **_load_options(args))
     report = replay_session(engine, session, cancel)
     record = report.to_dict()
     record["notes"] = notes + record["notes"]
@@ -170,9 +180,7 @@ def _export(session: Session, args: argparse.Namespace, out: Path, cancel: Cance
         from workbench.session.replay import open_engine
 
         try:
-            engine, notes = open_engine(
-                session, args.device, args.dtype, cancel=cancel, backend=args.backend, max_memory=args.max_memory
-            )
+            engine, notes = open_engine(session, cancel=cancel, **_load_options(args))
         except WorkbenchError as exc:
             raise SessionError(f"{exc} (or export without heatmaps: --no-heatmaps)") from exc
         heatmaps = session_heatmaps(engine, session)

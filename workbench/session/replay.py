@@ -86,9 +86,10 @@ def open_engine(
     cancel: CancelToken | None = None,
     backend: str | None = None,
     max_memory: str = "",
+    ignore_memory_check: bool = False,
 ) -> tuple[Engine, list[str]]:
     """Load the session's model and SAEs (on the recorded backend, device and dtype unless given; spread over
-    devices with `max_memory`); notes on fallbacks."""
+    devices with `max_memory`; `ignore_memory_check` skips models/memory_guard.py's refusal); notes on fallbacks."""
     from workbench.devices import resolve_device
     from workbench.engine import Engine
 
@@ -117,6 +118,7 @@ def open_engine(
         cancel=cancel,
         backend=backend or env.backend,
         max_memory=max_memory,
+        ignore_memory_check=ignore_memory_check,
     )
     for record in session.saes:
         if cancel is not None:
