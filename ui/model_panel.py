@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSignalBlocker, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.analysis.sae_quality import LOW_FVE
 from workbench.document import Document, ModelChoice, Update
 from workbench.errors import InputError
 from workbench.models.device_map import EXAMPLE, describe_layer_devices, parse_max_memory
@@ -160,8 +161,8 @@ class ModelPanel(QWidget):
         sae_layout = QVBoxLayout(sae_box)
         self.sae_list = SaeList()
         self.sae_list.setToolTip(
-            "Loaded SAEs: layer, size, statistics status.\nDrop a labels file (Neuronpedia .json/.jsonl, or CSV "
-            "feature,label) on an SAE to import its labels"
+            "Loaded SAEs: layer, size, statistics status, and FVE where measured (Model > SAE quality…).\n"
+            "Drop a labels file (Neuronpedia .json/.jsonl, or CSV feature,label) on an SAE to import its labels"
         )
         self.sae_list.setMaximumHeight(96)  # a few SAEs; the space below belongs to the edits
         self.sae_list.labelsDropped.connect(self.labelsDropped)
@@ -179,6 +180,8 @@ class ModelPanel(QWidget):
         sae_layout.addLayout(sae_buttons)
         layout.addWidget(sae_box)
         layout.addStretch(1)
+        self._saes: list[SaeSummary] = []
+        self._measured: dict[tuple[str, str], tuple[float, str]] = {}  # (key, source) → FVE and its text
         self.set_loading(False)
 
     # -- outgoing -----------------------------------------------------------------------------------------------
@@ -265,18 +268,38 @@ class ModelPanel(QWidget):
         self.facts.setToolTip(f"weights: {info.path}")
 
     def show_saes(self, saes: list[SaeSummary]) -> None:
+        current = self.sae_list.currentItem()
+        chosen = current.data(256) if current is not None else None
+        self._saes = list(saes)
         self.sae_list.clear()
         for s in saes:
             stats = "statistics ✓" if s.has_statistics else "no statistics"
-            item = QListWidgetItem(f"{s.key}  ·  layer {s.layer}  ·  {s.d_sae} features  ·  {stats}")
-            item.setToolTip(f"{s.source}\n{s.architecture}, hook {s.hook_name}")
+            fve = self._measured.get((s.key, s.source)) or s.known_fve
+            badge = f"  ·  FVE {fve[0]:.2f}" if fve is not None else ""
+            item = QListWidgetItem(f"{s.key}  ·  layer {s.layer}  ·  {s.d_sae} features  ·  {stats}{badge}")
+            tip = f"{s.source}\n{s.architecture}, hook {s.hook_name}"
+            if fve is not None:
+                tip += f"\nFVE {fve[0]:.3f} (massive tokens left out), measured on {fve[1]}"
+                if fve[0] < LOW_FVE:  # the quality panel's warning, in short: this SAE does not fit the model
+                    item.setForeground(QColor("#b03a2e"))
+            item.setToolTip(tip)
             item.setData(256, s.key)
             self.sae_list.addItem(item)
+            if s.key == chosen:
+                self.sae_list.setCurrentItem(item)
+
+    def show_measured_fve(self, key: str, fve: float, measured_on: str) -> None:
+        """A quality run of this session measured the SAE `key`: its badge shows that figure from now on."""
+        source = next((s.source for s in self._saes if s.key == key), None)
+        if source is not None:
+            self._measured[(key, source)] = (fve, measured_on)
+            self.show_saes(self._saes)
 
     def show_gone(self, message: str) -> None:
         """The model process died: no model and no SAE is loaded any more, whatever was shown."""
         self.facts.setText("no model loaded")
         self.facts.setToolTip("")
+        self._saes = []
         self.sae_list.clear()
         self.idle(message)
 

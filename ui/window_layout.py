@@ -11,6 +11,8 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from ui.quality_tool import open_quality
+
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
 
@@ -78,6 +80,8 @@ def install_window_menus(window: MainWindow) -> None:
     features.addAction(action("Import labels…", "", lambda: window.tools.import_labels(window), import_tip))
     model = window.menuBar().addMenu("&Model")
     model.addAction(action("Load model", "Ctrl+L", window.model_panel._request_load, "Load the chosen model"))
+    quality_tip = "FVE with its interval and baselines, CE-loss recovered, KL, L0, dead / dense and feature densities"
+    model.addAction(action("SAE quality…", "", lambda: open_quality(window), quality_tip))
     model.addAction(window.recovery.restart_action)  # enabled while the model process is dead
 
 
