@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import InputError
+from workbench.files import atomic_write_text, make_folder
 from workbench.paths import data_dir
 from workbench.textfile import read_user_text
 
@@ -272,10 +273,8 @@ def save_labels(sae: SaeIdentity, labels: dict[int, str], source: str) -> Path:
         "sources": sources,
         "labels": {str(k): v for k, v in sorted(labels.items())},
     }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(target)
+    make_folder(target.parent)
+    atomic_write_text(target, json.dumps(document, ensure_ascii=False, indent=1))
     _memo.pop(sae.fingerprint, None)
     return target
 

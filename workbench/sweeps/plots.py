@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.files import atomic_write_bytes, make_folder
 from workbench.png import png_bytes
 from workbench.sweeps.canvas import Canvas, Colour, number, text_width
 from workbench.sweeps.summary import CellSummary, SweepSummary
@@ -142,7 +143,7 @@ def grid_heatmap(summary: SweepSummary, target: str, field: str, colour: Colour)
 
 def write_plots(folder: Path, summary: SweepSummary, unit: str) -> list[Path]:
     """concept_vs_strength[-TARGET].png, concept_heatmap[-TARGET].png, nll_heatmap[-TARGET].png."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     targets = list(dict.fromkeys(c.target for c in summary.cells))
     written = []
     for target in targets:
@@ -154,8 +155,6 @@ def write_plots(folder: Path, summary: SweepSummary, unit: str) -> list[Path]:
         }
         for name, pixels in images.items():
             path = folder / name
-            tmp = folder / f".{name}.tmp"
-            tmp.write_bytes(png_bytes(pixels))
-            tmp.replace(path)
+            atomic_write_bytes(path, png_bytes(pixels))
             written.append(path)
     return written

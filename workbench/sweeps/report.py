@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from workbench.files import atomic_write_text, make_folder
 from workbench.sweeps.records import SweepResult
 from workbench.sweeps.summary import SweepSummary, cell_dict
 
@@ -91,10 +92,8 @@ def cells_csv(summary: SweepSummary) -> str:
 
 
 def write_cells_csv(folder: Path, summary: SweepSummary) -> Path:
-    """Atomically: a half-written table never replaces a whole one."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Atomically: a half-written table never replaces a whole one; a full disk is one WriteError line."""
+    make_folder(folder)
     path = folder / CELLS_FILE
-    tmp = folder / f".{CELLS_FILE}.tmp"
-    tmp.write_text(cells_csv(summary), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, cells_csv(summary))
     return path

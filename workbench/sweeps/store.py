@@ -1,8 +1,9 @@
 """rows.jsonl: every finished row (and drift cell) appended as one JSON line the moment it is measured, so a
 killed sweep loses at most the rows it was generating; a rerun reads the file and skips rows already there.
 
-Each line is flushed and fsynced. A line cut short by a kill is ignored on reading (and the next append starts
-on a fresh line), so a crash mid-write never makes the file unreadable.
+Each line is flushed and fsynced. A line cut short by a kill or a full disk is ignored on reading (and the next
+append starts on a fresh line), so a crash mid-write never makes the file unreadable; spec.json is written
+atomically (workbench/files.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import InputError
+from workbench.files import WriteError, atomic_write_text, make_folder
 from workbench.sweeps.records import BASELINE, DRIFT, STEERED, DriftCell, SweepRow
 
 ROWS_FILE = "rows.jsonl"
@@ -53,10 +55,8 @@ class RowStore:
                 continue  # a line from an incompatible version: regenerate that row
 
     def write_spec(self, spec: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".{SPEC_FILE}.tmp"
-        tmp.write_text(json.dumps(spec, ensure_ascii=False, indent=1), encoding="utf-8")
-        tmp.replace(self.folder / SPEC_FILE)
+        make_folder(self.folder)
+        atomic_write_text(self.folder / SPEC_FILE, json.dumps(spec, ensure_ascii=False, indent=1))
 
     def add_row(self, row: SweepRow) -> None:
         self.rows[row.id] = row
@@ -67,17 +67,22 @@ class RowStore:
         self._append({"kind": DRIFT, **cell.to_dict()})
 
     def _append(self, record: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder)
         line = json.dumps(record, ensure_ascii=False) + "\n"
-        with open(self.path, "a+b") as f:
-            # A previous run killed mid-line left no newline: start this record on its own line.
-            if f.tell() > 0:
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":
-                    line = "\n" + line
-            f.write(line.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.path, "a+b") as f:
+                # A previous run killed mid-line left no newline: start this record on its own line.
+                if f.tell() > 0:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        line = "\n" + line
+                f.write(line.encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            # A full disk may leave part of this line: reading skips it and the next append starts a fresh line,
+            # so the rows measured before stay readable and a rerun measures this one again.
+            raise WriteError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
 
 def _parse(line: str) -> dict[str, Any] | None:

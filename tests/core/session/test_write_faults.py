@@ -92,7 +92,7 @@ def test_the_export_command_says_it_in_one_line_and_exits_2(tmp_path, monkeypatc
 CHILD = """
 import os, signal, sys
 from dataclasses import replace
-import workbench.session.io as io
+import workbench.files as io  # where sessions are written
 from tests.core.session.test_session_file import make_session
 from workbench.session import autosave, save_session
 
