@@ -90,69 +90,18 @@ def check_gguf_file(path: Path) -> None:
         raise ModelLoadError(f"{path} is not a GGUF file (it does not start with the GGUF magic bytes)")
 
 
-_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # GGUF value types
-
-
 def gguf_architecture(path: Path) -> str | None:
-    """`general.architecture` read from the GGUF header alone (gguf.GGUFReader parses the whole vocabulary,
-    seconds for a small model); None when the header cannot be read (llama.cpp then says why). Every length and
-    count is checked against the bytes left, so a garbled header ends the read instead of allocating or looping
-    on a number it never held."""
+    """`general.architecture` read from the GGUF header alone (models/gguf_header.py; gguf.GGUFReader parses the
+    whole vocabulary, seconds for a small model); None when the header cannot be read (llama.cpp then says why):
+    a garbled length or count ends the read instead of allocating or looping on a number it never held."""
+    from workbench.models.gguf_header import read_gguf_header
+
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(24)
-            if len(head) < 24 or head[:4] != b"GGUF":
-                return None
-            n_kv = int.from_bytes(head[16:24], "little")
-            for _ in range(min(n_kv, 10_000)):
-                key = _read_string(f, size)
-                kind = _read_int(f, 4)
-                if key == "general.architecture" and kind == 8:
-                    return _read_string(f, size)
-                _skip_value(f, kind, size)
+        header = read_gguf_header(path, keys=("general.architecture",))
     except (OSError, ValueError):
         return None
-    return None
-
-
-def _read_int(f: Any, n: int) -> int:
-    data = f.read(n)
-    if len(data) < n:
-        raise ValueError("the GGUF header ends early")
-    return int.from_bytes(data, "little")
-
-
-def _read_string(f: Any, size: int) -> str:
-    n = _read_int(f, 8)
-    if n > size - f.tell():
-        raise ValueError("a GGUF string runs past the end of the file")
-    return str(f.read(n).decode("utf-8", "replace"))
-
-
-def _seek_within(f: Any, n: int, size: int) -> None:
-    if n > size - f.tell():
-        raise ValueError("a GGUF value runs past the end of the file")
-    f.seek(n, 1)
-
-
-def _skip_value(f: Any, kind: int, size: int) -> None:
-    if kind == 8:
-        _seek_within(f, _read_int(f, 8), size)
-    elif kind == 9:
-        item = _read_int(f, 4)
-        count = _read_int(f, 8)
-        if item in _SCALAR_SIZES:
-            _seek_within(f, _SCALAR_SIZES[item] * count, size)
-        elif count > (size - f.tell()) // 8:  # each element needs at least an 8-byte length
-            raise ValueError("a GGUF array runs past the end of the file")
-        else:
-            for _ in range(count):
-                _skip_value(f, item, size)
-    elif kind in _SCALAR_SIZES:
-        _seek_within(f, _SCALAR_SIZES[kind], size)
-    else:
-        raise ValueError(f"unknown GGUF value type {kind}")
+    value = header.metadata.get("general.architecture")
+    return value if isinstance(value, str) else None
 
 
 @dataclass

@@ -20,9 +20,10 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from workbench.errors import ModelLoadError
+from workbench.models.gguf_header import read_gguf_header
 from workbench.models.spec import ModelSource, ModelSpec
 
 PANES = 4  # the baseline and three steered variants, one batch
@@ -124,31 +125,11 @@ def safetensors_parameters(folder: Path) -> int | None:
     return total
 
 
-_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-
-
-def read_gguf_header(path: Path) -> tuple[dict[str, Any], int]:
-    """A GGUF file's metadata (scalars and strings; arrays as their length) and the number of weights in its
-    tensors, read from the header alone."""
-    with path.open("rb") as f:
-        if f.read(4) != b"GGUF":
-            raise ModelLoadError(f"{path} is not a GGUF file (it does not start with the GGUF magic bytes)")
-        _version, n_tensors, n_kv = struct.unpack("<IQQ", f.read(20))
-        meta: dict[str, Any] = {}
-        for _ in range(n_kv):
-            key = _gguf_string(f)
-            meta[key] = _gguf_value(f, struct.unpack("<I", f.read(4))[0])
-        parameters = 0
-        for _ in range(n_tensors):
-            _gguf_string(f)
-            (n_dims,) = struct.unpack("<I", f.read(4))
-            parameters += _product(struct.unpack(f"<{n_dims}Q", f.read(8 * n_dims)))
-            f.read(12)  # the tensor's type and offset
-    return meta, parameters
-
-
 def shape_from_gguf(path: Path) -> ModelShape:
-    meta, parameters = read_gguf_header(path)
+    """From the GGUF's metadata and tensor index (models/gguf_header.py: bounds-checked, a garbled header is a
+    GgufHeaderError, which `model_shape` takes as "size unknown")."""
+    header = read_gguf_header(path, tensors=True)
+    meta, parameters = header.metadata, header.parameters or 0
     arch = str(meta.get("general.architecture", "llama"))
 
     def number(key: str, default: int | None = None) -> int:
@@ -169,28 +150,6 @@ def shape_from_gguf(path: Path) -> ModelShape:
         number("attention.key_length", d_model // n_heads),
         vocab,
     )
-
-
-def _gguf_string(f: BinaryIO) -> str:
-    (length,) = struct.unpack("<Q", f.read(8))
-    return f.read(length).decode("utf-8", "replace")
-
-
-def _gguf_value(f: BinaryIO, kind: int) -> Any:
-    if kind == 8:
-        return _gguf_string(f)
-    if kind == 9:  # an array: its length is what is kept (the vocabulary's size)
-        item, count = struct.unpack("<IQ", f.read(12))
-        if item in _GGUF_SCALARS:
-            f.seek(struct.calcsize(_GGUF_SCALARS[item]) * count, 1)
-        else:
-            for _ in range(count):
-                _gguf_value(f, item)
-        return count
-    fmt = _GGUF_SCALARS.get(kind)
-    if fmt is None:
-        raise ValueError(f"unknown GGUF value type {kind}")
-    return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
 
 
 def _product(dims: Any) -> int:
