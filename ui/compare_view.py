@@ -174,6 +174,11 @@ class CompareView(QWidget):
         layout.addLayout(footer)
         self.ended()
 
+    def set_model_alive(self, alive: bool) -> None:
+        """The three Run buttons are off while the model process is dead: what they sent would be dropped."""
+        for part in (self.pair, self.sets, self.selectivity):
+            part.run_button.setEnabled(alive)
+
     def set_saes(self, saes: list[SaeSummary]) -> None:
         choices = sae_choices(saes)
         for combo in (self.pair.sae, self.sets.sae):

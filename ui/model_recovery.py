@@ -1,5 +1,6 @@
 """When the model process dies (killed, out of memory) and when a model is refused for its size: one message in the
-error banner with the way out as its button — Restart model (also in the Model menu) or Load anyway.
+error banner with the way out as its button — Restart model (also in the Model menu) or Load anyway. While the
+process is dead the Sweep and Compare tabs' run buttons are off, as Generate is.
 
 A restart loads what was loaded when the process died: the same request (spec, device, dtype, backend, max memory,
 memory-check override) and the SAEs that were loaded, under the same keys, so the session's edits still name them.
@@ -40,11 +41,13 @@ class ModelRecovery(QObject):
         c.on(ev.JobFailed, self._failed)
         c.on(ev.ModelLoaded, lambda _e: self._forget())
         c.on(ev.JobFinished, self._finished)
+        c.on(ev.JobCancelled, self._load_ended)
 
     def _crashed(self, event: ev.HostCrashed) -> None:
         w = self.window
         self.restart_request = self._what_was_loaded()
         self.restart_action.setEnabled(self.restart_request is not None)
+        self._set_model_alive(False)
         w.model_panel.show_gone(GONE)
         action = ("Restart model", self.restart) if self.restart_request is not None else None
         w.banner.show_message(f"model process: {event.message}", action)
@@ -75,9 +78,24 @@ class ModelRecovery(QObject):
     def _forget(self) -> None:
         self.restart_request = None
         self.restart_action.setEnabled(False)
+        self._set_model_alive(True)
+
+    def _load_ended(self, event: ev.JobFailed | ev.JobCancelled) -> None:
+        """A load that ended without a model still started a new process: requests reach it again (and fail
+        there with a message, as before any model), so the buttons come back; a crash turns them off again."""
+        crashed = isinstance(event, ev.JobFailed) and event.message == CRASH_MESSAGE
+        if isinstance(event.request, rq.LoadModel) and not crashed:
+            self._set_model_alive(True)
+
+    def _set_model_alive(self, alive: bool) -> None:
+        """Like Generate (ui/model_panel.py), the buttons of the Sweep and Compare tabs are off while the model
+        process is dead: ModelClient drops what they would send until a load starts another."""
+        self.window.sweeps.view.set_model_alive(alive)
+        self.window.tools.compare.set_model_alive(alive)
 
     def _failed(self, event: ev.JobFailed) -> None:
         """A load refused because the model would not fit: offer to load it anyway (after the window's message)."""
+        self._load_ended(event)
         request = event.request
         if isinstance(request, rq.LoadModel) and is_memory_refusal(event.message):
             anyway = replace(request, ignore_memory_check=True)

@@ -39,6 +39,7 @@ RECIPE_TIPS = {
     "custom": "your own grid",
 }
 PROMPT_SETS = [f"builtin:{name}" for name in BUILTIN_SETS] + ["builtin:*"]
+DEAD_TIP = "The model process ended: Model > Restart model first"
 
 
 class SweepForm(QWidget):
@@ -130,6 +131,7 @@ class SweepForm(QWidget):
         for spin in (self.margin, self.nll_budget):
             spin.valueChanged.connect(self._thresholds_edited)
         self._recipe_chosen(self.recipe.currentText())
+        self._model_alive = True
         self.set_running(False, ready=False)
 
     # -- inputs -------------------------------------------------------------------------------------------------
@@ -208,8 +210,15 @@ class SweepForm(QWidget):
 
     # -- running ------------------------------------------------------------------------------------------------
     def set_running(self, running: bool, ready: bool = True) -> None:
-        self.run_button.setEnabled(ready and not running)
+        self._running, self._ready = running, ready
+        self.run_button.setEnabled(ready and not running and self._model_alive)
         self.stop_button.setEnabled(running)
+
+    def set_model_alive(self, alive: bool) -> None:
+        """Off while the model process is dead: a sweep sent then would be dropped (ui/model_recovery.py)."""
+        self._model_alive = alive
+        self.run_button.setToolTip("" if alive else DEAD_TIP)
+        self.set_running(self._running, self._ready)
 
     def show_progress(self, p: Progress) -> None:
         if p.total:

@@ -21,13 +21,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.sweep_form import SweepForm
+from ui.sweep_form import DEAD_TIP, SweepForm
 from ui.sweep_plots import SweepPlots
 from workbench.session.sweeps import DONE, RUNNING, SavedSweep
 from workbench.sweeps.records import SweepRow
 from workbench.sweeps.summary import SweepSummary
 
 TEXT_COLUMNS = ("prompt", "seed", "baseline", "this cell", "concept", "NLL")
+RESUME_TIP = "Run the rest of this sweep: finished rows are read back, not generated again"
 
 
 class SweepView(QWidget):
@@ -53,7 +54,7 @@ class SweepView(QWidget):
         self.chooser = QComboBox()
         self.chooser.setToolTip("The session's sweeps")
         self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("Run the rest of this sweep: finished rows are read back, not generated again")
+        self.resume_button.setToolTip(RESUME_TIP)
         self.remove_button = QPushButton("Remove")
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -192,6 +193,12 @@ class SweepView(QWidget):
                 item.setToolTip(value)
                 self.texts.setItem(i, c, item)
         self.texts.resizeRowsToContents()
+
+    def set_model_alive(self, alive: bool) -> None:
+        """Run sweep and Resume are off while the model process is dead (ui/model_recovery.py)."""
+        self.form.set_model_alive(alive)
+        self.resume_button.setEnabled(alive)
+        self.resume_button.setToolTip(RESUME_TIP if alive else DEAD_TIP)
 
     # Slots, not lambdas that return what emit returns: PySide6 6.12 mis-counts references to a slot's result.
     def _resume(self) -> None:

@@ -110,6 +110,7 @@ def _check_dead_and_intact(win, killed, before):
     assert panel.facts.text() == "no model loaded" and panel.sae_list.count() == 0
     assert win.info is None and not win.running
     assert not win.generation.generate_button.isEnabled()
+    assert not win.sweeps.view.form.run_button.isEnabled() and not win.tools.compare.pair.run_button.isEnabled()
     model_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Model")
     assert win.recovery.restart_action in model_menu.actions() and win.recovery.restart_action.isEnabled()
     win.generate()  # Ctrl+Return while dead: nothing is sent, no process starts
@@ -130,6 +131,7 @@ def _restart_and_steer(qtbot, win, loaded, restart):
     assert _loaded(win) == loaded
     assert not win.banner.isVisible() and not win.recovery.restart_action.isEnabled()
     assert win.generation.generate_button.isEnabled() and win.model_panel.progress.format() == "ready"
+    assert win.sweeps.view.form.run_button.isEnabled() and win.tools.compare.pair.run_button.isEnabled()
     win.generation.max_tokens.setValue(3)
     with wait_for(qtbot, win, ev.JobEnd, timeout=120_000, check=lambda e: isinstance(e.request, rq.Generate)) as end:
         win.generate()
