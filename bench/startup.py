@@ -98,7 +98,7 @@ def launch_app(env: dict[str, str]) -> dict[str, float]:
         timeout=APP_TIMEOUT_S,
         check=False,
     )
-    stamps = {}
+    stamps: dict[str, float] = {}
     for line in done.stdout.splitlines():
         if line.startswith("STARTUP "):
             _, what, when = line.split()
