@@ -1,23 +1,77 @@
-"""Weight storage that keeps batched decoding cheap on the CPU.
+"""Weight storage and matrix kernels that keep decoding cheap on any x86 CPU, one pane or several.
 
-`nn.Linear` computes `x @ W.T`. With W stored row-major (out × in), MKL's sgemm reads B transposed and, once x has
-more than one row, packs a copy of the whole of W on every call: with side-by-side panes decoding 4 rows, that
-copy is most of the extra cost of the batch over one row (SmolLM2, 30 layers: ~27 vs ~17 ms of linears per
-token). Storing each weight column-major (the same values, W.T contiguous, seen through `.t()`) lets sgemm read
-B as it lies: 4 panes then cost ~8 % less wall time, one pane the same. The parameter keeps its shape, dtype and
-values, so hooks, SAEs and anything that reads the weights see no difference; only its strides change.
+Side-by-side panes decode as one batch of 2–9 rows, so every linear layer multiplies a few rows by its weight.
+That product should cost about what one row costs: the weights are read once either way, and reading them is the
+bound. How close torch gets depends on the BLAS, and the BLAS depends on the CPU:
 
-Only decoder-block linears on CPU float32 are changed: the unembedding has its own packed path (packed_head.py),
-and GPUs' BLAS has no such cost.
+- MKL chooses its code paths by CPU *vendor*: its banner (MKL_VERBOSE=1) on an AMD EPYC names no instruction set
+  ("Intel(R) Architecture processors"). One row is a matrix-vector product, bound by memory, and runs well; a few
+  rows are a small GEMM whose code there is slow enough to set the time itself (SmolLM2's block linears on one
+  EPYC core: 39 ms per step for one row, 61 ms for four, 77 ms for eight; bench/panes.py's docstring has the
+  profile). How much more four rows cost than one thus depends on which CPU MKL thinks it is on.
+- oneDNN, also inside torch, chooses its kernels by the *instruction sets* the CPU reports (AVX-512 on that EPYC):
+  its time stays flat from one to eight rows (55-60 ms there). Its fixed cost per call (~10 µs) and its plainer
+  matrix-vector code make it slower than MKL for exactly one row.
+
+So `cpu_linear` sends every product of two or more rows to oneDNN (it is also the faster of the two for
+prompts on that EPYC: a 40-row product at 109 vs 80 GFLOP/s) and a single row to MKL. Weights are stored
+column-major (the same values, W.T contiguous, seen through `.t()`): MKL's matrix-vector product reads them as they
+lie at full memory speed (the row-major form took about twice as long for the unembedding on that EPYC) and oneDNN
+reads either form. The parameters keep their shape, dtype and values, so hooks, SAEs and anything that reads the
+weights see no difference; only their strides change.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+
+class _Kernels:
+    onednn = True  # cleared once if this torch build cannot run it
+
+
+_KERNELS = _Kernels()
+
+
+def cpu_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """`x @ weight.T + bias` for `x` of any leading shape: oneDNN for two or more rows on a CPU float32 weight,
+    torch's linear otherwise (the same values up to float rounding)."""
+    import torch
+
+    rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
+    if (
+        rows < 2
+        or not _KERNELS.onednn
+        or weight.device.type != "cpu"
+        or weight.dtype != torch.float32
+        or x.dtype != torch.float32
+        or torch.is_grad_enabled()
+    ):
+        return torch.nn.functional.linear(x, weight, bias)
+    try:
+        flat = x.reshape(rows, x.shape[-1])
+        out = torch.ops.mkldnn._linear_pointwise(flat, weight, bias, "none", [], "")
+    except (RuntimeError, AttributeError) as exc:  # a build without oneDNN, or an op this torch lacks
+        log.info("oneDNN small-batch linear unavailable (%s); using torch's linear", exc)
+        _KERNELS.onednn = False
+        return torch.nn.functional.linear(x, weight, bias)
+    return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+def _cpu_linear_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+    return cpu_linear(x, self.weight, self.bias)
 
 
 def store_linears_column_major(blocks: Any) -> int:
-    """Re-store every float32 CPU `nn.Linear` weight under `blocks` column-major; returns how many changed."""
+    """Re-store every float32 CPU `nn.Linear` weight under `blocks` column-major and give it the small-batch
+    forward; returns how many changed."""
     import torch
 
     changed = 0
@@ -28,6 +82,14 @@ def store_linears_column_major(blocks: Any) -> int:
         if weight.device.type != "cpu" or weight.dtype != torch.float32 or not weight.is_contiguous():
             continue
         # .data keeps the Parameter object (and anything holding it) while swapping its storage.
-        weight.data = weight.data.t().contiguous().t()
+        weight.data = column_major(weight.data)
+        # An instance attribute: the module keeps its class (and its hooks run as before) but computes through
+        # cpu_linear.
+        module.forward = types.MethodType(_cpu_linear_forward, module)  # type: ignore[method-assign]
         changed += 1
     return changed
+
+
+def column_major(weight: torch.Tensor) -> torch.Tensor:
+    """The same (out, in) matrix stored with W.T contiguous."""
+    return weight.t().contiguous().t()

@@ -84,7 +84,7 @@ class HFBackend:
         # embedding of the last hidden state; others, and models spread over devices (accelerate's hooks move
         # tensors between their modules), keep their own forward.
         plain = type(model).__name__ in PLAIN_HEAD_MODELS and not spread
-        self._head = LogitsHead(model.get_output_embeddings()) if plain else None
+        self._head = LogitsHead(model.get_output_embeddings(), model.get_input_embeddings()) if plain else None
 
     @classmethod
     def load(
@@ -156,6 +156,8 @@ class HFBackend:
         settings: SamplingSettings,
         cancel: CancelToken | None = None,
     ) -> GenerationRun:
+        from workbench.models.kv_cache import growing_cache  # imports transformers: only when generating
+
         check_prompt(self.info, prompt_ids, settings.max_new_tokens)
         prompt_len = len(prompt_ids)
 
@@ -172,17 +174,12 @@ class HFBackend:
             plan=plan,
             settings=settings,
             forward=forward,
-            new_cache=self._new_cache,
+            new_cache=lambda: growing_cache(self.model.config, prompt_len + settings.max_new_tokens),
             decode=self.decode,
             eos_ids=self.eos_ids,
             device=self.device,
             cancel=cancel,
         )
-
-    def _new_cache(self) -> object:
-        from transformers import DynamicCache
-
-        return DynamicCache(config=self.model.config)
 
     # -- capture --------------------------------------------------------------------------------------------
     def residuals(

@@ -1,9 +1,12 @@
-"""Column-major decoder weights: same parameters and values, different strides, same outputs and tokens."""
+"""Column-major decoder weights: same parameters and values, different strides, same outputs and tokens; the
+kernel choice by row count gives the same products as torch's linear."""
 
+import pytest
 import torch
 
 from tests.factories import tiny_backend, tiny_llama
-from workbench.models.cpu_layout import store_linears_column_major
+from workbench.models import cpu_layout
+from workbench.models.cpu_layout import cpu_linear, store_linears_column_major
 from workbench.models.sampling import SamplingSettings
 from workbench.steering.compiled import compile_plan
 from workbench.steering.plan import SteeringPlan, Variant
@@ -47,3 +50,39 @@ def test_a_loaded_backend_decodes_the_same_tokens_as_row_major_weights():
             m.weight.data = m.weight.data.contiguous()
     theirs = [p.token_ids for p in backend.generate(prompt, compiled, GREEDY).run().panes]
     assert ours == theirs and len(ours) == 3 and len(ours[0]) == 10
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 64), (4, 1, 64), (3, 5, 64), (2, 64)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_cpu_linear_equals_torchs_linear_for_any_row_count(shape, bias):
+    linear = torch.nn.Linear(64, 96, bias=bias)
+    weight = linear.weight.detach().t().contiguous().t()
+    x = torch.randn(*shape)
+    with torch.inference_mode():
+        out = cpu_linear(x, weight, linear.bias)
+        torch.testing.assert_close(out, torch.nn.functional.linear(x, linear.weight, linear.bias), rtol=1e-5, atol=1e-5)
+    assert out.shape == (*shape[:-1], 96)
+    if torch.backends.mkldnn.is_available():
+        assert cpu_layout._KERNELS.onednn  # the oneDNN path ran for several rows instead of falling back
+
+
+def test_without_onednn_or_with_gradients_it_is_torchs_linear(monkeypatch):
+    weight, x = torch.randn(96, 64), torch.randn(4, 64, requires_grad=True)
+    out = cpu_linear(x, weight)
+    assert out.requires_grad and torch.equal(out, torch.nn.functional.linear(x, weight))  # autograd kept
+    monkeypatch.setattr(cpu_layout._KERNELS, "onednn", False)
+    with torch.inference_mode():
+        assert torch.equal(cpu_linear(x, weight), torch.nn.functional.linear(x, weight))
+
+
+def test_block_linears_compute_through_cpu_linear_and_keep_their_hooks():
+    blocks = tiny_llama(1, 64).model.layers
+    store_linears_column_major(blocks)
+    q = blocks[0].self_attn.q_proj
+    seen = []
+    handle = q.register_forward_hook(lambda _m, _a, out: seen.append(out.shape))
+    with torch.inference_mode():
+        q(torch.randn(4, 1, 64))
+    handle.remove()
+    assert type(q) is torch.nn.Linear and q.forward.__func__ is cpu_layout._cpu_linear_forward
+    assert seen == [(4, 1, 64)]

@@ -1,9 +1,9 @@
-"""The batched decoding head: the same logits as the model's own head, and the same tokens."""
+"""The decoding head: the same logits as the model's own head, and the same tokens."""
 
 import pytest
 import torch
 
-from tests.factories import tiny_backend
+from tests.factories import tiny_backend, tiny_llama
 from workbench.models.packed_head import LogitsHead
 from workbench.models.sampling import SamplingSettings
 from workbench.steering.compiled import compile_plan
@@ -12,29 +12,37 @@ from workbench.steering.plan import SteeringPlan, Variant
 GREEDY = SamplingSettings(temperature=0.0, max_new_tokens=12, stop_at_eos=False)
 
 
-def test_packed_logits_match_the_models_head_for_several_row_counts():
-    head = tiny_backend().model.get_output_embeddings()
-    ours = LogitsHead(head)
-    for rows in (1, 4, 3, 4):
+@pytest.mark.parametrize("tied", [True, False])
+def test_logits_match_the_models_head_for_several_row_counts(tied):
+    model = tiny_llama()
+    head, embedding = model.get_output_embeddings(), model.get_input_embeddings()
+    if tied:  # as in SmolLM2: one matrix for the lookup and the logits
+        head.weight = embedding.weight
+    reference = torch.nn.Linear(head.in_features, head.out_features, bias=False)
+    reference.weight.data = head.weight.detach().clone()
+    ours = LogitsHead(head, embedding)
+    for rows in (1, 4, 3, 9):
         hidden = torch.randn(rows, head.in_features, generator=torch.Generator().manual_seed(rows))
         with torch.inference_mode():
-            torch.testing.assert_close(ours(hidden), head(hidden), rtol=1e-5, atol=1e-5)
-    if torch.backends.mkl.is_available():
-        assert ours._usable and ours._packed_rows == 4  # the packed path ran, re-packed for 3 then 4 rows
+            torch.testing.assert_close(ours(hidden), reference(hidden), rtol=1e-5, atol=1e-5)
+    assert ours._weight is not None and ours._weight.t().is_contiguous()
+    # A tied matrix keeps its row-major storage for the embedding's lookups; an untied one is re-stored in place.
+    assert head.weight.is_contiguous() == tied and embedding.weight.is_contiguous()
+    assert (ours._weight is head.weight) != tied
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        lambda h: h.to(torch.float16),  # only float32 has the packed kernel
+        lambda h: h.to(torch.float16),  # only float32 has the fast kernels
         lambda h: torch.nn.Linear(h.in_features, h.out_features, bias=True),  # a bias: not a plain unembedding
     ],
 )
-def test_heads_it_cannot_pack_use_their_own_forward(change):
+def test_heads_it_cannot_use_keep_their_own_forward(change):
     head = change(tiny_backend().model.get_output_embeddings())
     ours = LogitsHead(head)
     hidden = torch.randn(4, head.in_features, dtype=head.weight.dtype)
-    assert not ours._usable
+    assert ours._weight is None
     with torch.inference_mode():
         assert torch.equal(ours(hidden), head(hidden))
 
