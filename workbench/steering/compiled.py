@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.errors import SteeringError
 from workbench.models.edits import ConstantAdd, EditFiring, scope_slice
-from workbench.saes.directions import sae_directions, to_model_space
+from workbench.saes.directions import sae_directions
 from workbench.saes.selection import sae_for_edit
+from workbench.steering.feature_reader import FeatureReader
 from workbench.steering.plan import EditMode, FeatureEdit, PositionScope, SteeringPlan, StrengthUnit
 from workbench.steering.units import UnitScales, to_raw, unit_scales
 
@@ -43,7 +44,16 @@ class _ClampGroup:
     rows: list[int]
     features: list[int]
     directions: Any  # (len(features), d_in) in SAE space
+    reader: FeatureReader  # a(x) for `features`, as sae.encode gives them (feature_reader.py)
     edits: list[_Edit] = field(default_factory=list)
+    _row_index: Any = None  # `rows` as a tensor on the residual's device, made on first use
+
+    def row_index(self, device: Any) -> torch.Tensor:
+        import torch
+
+        if self._row_index is None or self._row_index.device != device:
+            self._row_index = torch.tensor(self.rows, device=device)
+        return self._row_index
 
 
 @dataclass
@@ -152,27 +162,30 @@ def _steer(hidden: torch.Tensor, edits: _LayerEdits, start: int, prompt_len: int
 
 
 def _clamp(out: torch.Tensor, hidden: torch.Tensor, group: _ClampGroup, start: int, prompt_len: int) -> torch.Tensor:
-    """x ← x + Σ (c − a_i(x))·d_i over the group's features; the SAE error term is untouched."""
+    """x ← x + Σ (c − a_i(x))·d_i over the group's features; the SAE error term is untouched. Only the positions
+    some edit of the group covers are encoded (at a decoding step: the one new position)."""
     import torch
 
-    sae = group.sae.sae
     length = out.shape[1]
-    rows = torch.tensor(group.rows, device=out.device)
-    x = out.index_select(0, rows).to(sae.W_dec.device, sae.W_dec.dtype)  # the same device, unless offloaded
-    acts = sae.encode(x)[..., group.features]  # (n, S, F), in the SAE's space
+    spans = [(e, *scope_range(e.edit.positions, start, length, prompt_len)) for e in group.edits]
+    spans = [(e, lo, hi) for e, lo, hi in spans if hi > lo]
+    if not spans:
+        return out
+    first, last = min(lo for _, lo, _ in spans), max(hi for _, _, hi in spans)
+    rows = group.row_index(out.device)
+    reader = group.reader
+    x = out[:, first:last].index_select(0, rows).to(reader.device, reader.dtype)  # the same device, unless offloaded
+    acts = reader(x)  # (n, last - first, F), in the SAE's space
     coef = torch.zeros_like(acts)
-    for e in group.edits:
-        lo, hi = scope_range(e.edit.positions, start, length, prompt_len)
-        if hi <= lo:
-            continue
+    for e, lo, hi in spans:
         slot = group.rows.index(e.row)
-        diff = e.coefficient - acts[slot, lo:hi, e.feature_slot]
-        coef[slot, lo:hi, e.feature_slot] = diff
+        diff = e.coefficient - acts[slot, lo - first : hi - first, e.feature_slot]
+        coef[slot, lo - first : hi - first, e.feature_slot] = diff
         changed = (diff != 0).sum()
         e.count_tensor = changed if e.count_tensor is None else e.count_tensor + changed
-    delta = to_model_space(sae, coef @ group.directions).to(out.device, out.dtype)
+    delta = reader.to_model_space(coef @ group.directions).to(out.device, out.dtype)
     out = out.clone() if out is hidden else out
-    out.index_add_(0, rows, delta)
+    out[:, first:last].index_add_(0, rows, delta)
     return out
 
 
@@ -255,6 +268,7 @@ def compile_plan(
             rows=rows,
             features=features,
             directions=sae_directions(sae.sae, features),
+            reader=FeatureReader(sae.sae, features),
             edits=[e for e, _ in items],
         )
         layers[layer].clamp_groups.append(group)
