@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from workbench import cli
+from workbench.cli.fast_exit import exit_now
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,7 +20,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and (args[0] in cli.COMMANDS or args[0] in ("-h", "--help", "--version")):
-        return cli.main(args, launch_window=lambda: _open_window([]))
+        code = cli.main(args, launch_window=lambda: _open_window([]))
+        if argv is None:
+            # The console script: skip the interpreter's teardown of the model's heap (workbench/cli/fast_exit.py).
+            # Called with arguments (tests, scripts), main returns as any function does.
+            exit_now(code)
+        return code
     problem = unknown_argument(args)
     if problem is not None:
         print(f"steering-workbench: {problem}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """The console script: a mistyped command or option gets one line and exit 2, never a window."""
 
+import json
 import subprocess
 import sys
 
@@ -66,3 +67,41 @@ def test_the_screenshot_draws_on_a_display_when_there_is_one(monkeypatch):
     assert has_display()  # xvfb-run: the real X11 platform, not offscreen
     monkeypatch.delenv("DISPLAY")
     assert not has_display()
+
+
+def _session(tmp_path):
+    from tests.core.session.test_session_file import make_session
+    from workbench.session import save_session
+
+    return save_session(tmp_path / "s.swsession", make_session())
+
+
+def test_the_console_script_ends_at_once_with_its_output_and_files_complete(tmp_path):
+    # The entry point ends with os._exit (no interpreter teardown): what the command printed and wrote must all be
+    # there, and its exit code kept, exactly as when main returns in-process.
+    path = _session(tmp_path)
+    args = ["export", str(path), "--format", "csv", "--json"]
+    script = "from ui.launcher import main; main(); print('not reached')"
+    out_file = tmp_path / "fresh.csv"
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args, "--out", str(out_file)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("\n") == 1 and "not reached" not in proc.stdout
+    assert json.loads(proc.stdout)["written"] == [str(out_file)]
+    in_process = tmp_path / "in-process.csv"
+    assert main([*args, "--out", str(in_process)]) == 0  # called with arguments, main returns
+    assert out_file.read_bytes() == in_process.read_bytes() and out_file.stat().st_size > 0
+
+
+def test_the_console_script_keeps_a_failing_commands_exit_code(tmp_path):
+    script = "from ui.launcher import main; main(); print('not reached')"
+    out = tmp_path / "no" / "x.csv"
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "export", str(_session(tmp_path)), "--format", "csv", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1

@@ -1,3 +1,4 @@
+from workbench.cli.fast_exit import exit_now
 from workbench.cli.main import main
 
-raise SystemExit(main())
+exit_now(main())
