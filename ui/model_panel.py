@@ -275,8 +275,8 @@ class ModelPanel(QWidget):
         for s in saes:
             stats = "statistics ✓" if s.has_statistics else "no statistics"
             fve = self._measured.get((s.key, s.source)) or s.known_fve
-            badge = f"  ·  FVE {fve[0]:.2f}" if fve is not None else ""
-            item = QListWidgetItem(f"{s.key}  ·  layer {s.layer}  ·  {s.d_sae} features  ·  {stats}{badge}")
+            badge = f"FVE {fve[0]:.2f}  ·  " if fve is not None else ""  # early in the line: the list is narrow
+            item = QListWidgetItem(f"{s.key}  ·  layer {s.layer}  ·  {badge}{s.d_sae} features  ·  {stats}")
             tip = f"{s.source}\n{s.architecture}, hook {s.hook_name}"
             if fve is not None:
                 tip += f"\nFVE {fve[0]:.3f} (massive tokens left out), measured on {fve[1]}"

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSpinBox,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -67,7 +66,11 @@ def figure_rows(report: SaeQualityReport) -> list[tuple[str, str, str]]:
         ("CE-loss recovered", f"{m.ce_loss_recovered:.3f}", f"Δ loss {m.delta_loss:.3f} nats (clean {m.ce_clean:.3f})"),
         ("KL to the clean model", f"{m.kl:.3f} nats", "per predicted token, SAE spliced in"),
         ("L0", f"{m.l0:.1f}", "features active per token"),
-        ("dead features", f"{m.dead_fraction:.1%}", f"{dead:,} of {report.feature_density.size:,} never fire"),
+        (
+            "dead features",
+            f"{m.dead_fraction:.1%}",
+            f"{dead:,} of {report.feature_density.size:,} never fire on these tokens",
+        ),
         ("dense features", f"{m.dense_fraction:.2%}", "fire on more than 10 % of tokens"),
         ("tokens scored", f"{m.n_tokens:,}", f"in {m.n_texts:,} texts, position 0 left out"),
     ]
@@ -105,9 +108,12 @@ class QualityView(QWidget):
         self.path.textEdited.connect(lambda _t: self.own.setChecked(True))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
+        shipped_row = QHBoxLayout()
+        shipped_row.addWidget(self.shipped)
+        shipped_row.addWidget(self.max_texts)
+        shipped_row.addStretch(1)
         form.addWidget(QLabel("Texts"), 1, 0)
-        form.addWidget(self.shipped, 1, 1)
-        form.addWidget(self.max_texts, 1, 2)
+        form.addLayout(shipped_row, 1, 1, 1, 3)
         form.addWidget(self.own, 2, 1)
         form.addWidget(self.path, 2, 2)
         form.addWidget(browse, 2, 3)
@@ -147,16 +153,17 @@ class QualityView(QWidget):
         self.measured_on.setWordWrap(True)
         self.measured_on.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.plot = DensityPlot()
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(self.table, 1)
-        top_layout.addWidget(self.measured_on)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(self.plot)
-        split.setSizes([380, 260])
-        layout.addWidget(split, 1)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._fit_table()
+        layout.addWidget(self.table)
+        layout.addWidget(self.measured_on)
+        layout.addWidget(self.plot, 1)  # the table is as tall as its rows; the histogram takes the rest
+
+    def _fit_table(self) -> None:
+        rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        self.table.setFixedHeight(
+            self.table.horizontalHeader().sizeHint().height() + rows + 2 * self.table.frameWidth()
+        )
 
     # -- outgoing -----------------------------------------------------------------------------------------------
     def request(self) -> rq.SaeQuality | None:
@@ -234,6 +241,7 @@ class QualityView(QWidget):
                     item.setFont(font)
                 self.table.setItem(r, c, item)
         self.table.resizeRowsToContents()
+        self._fit_table()
         self.measured_on.setText(f"<b>L{report.layer}</b> · {report.sae}<br>Measured on {report.texts}.")
         self.measured_on.setToolTip(report.sae)
         low = report.metrics.fve < LOW_FVE

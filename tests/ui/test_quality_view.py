@@ -143,13 +143,13 @@ def test_a_report_shows_every_figure_beside_its_baseline_and_badges_the_sae(wind
     assert rows["FVE with massive tokens"][0] == "0.920" and rows["FVE with massive tokens"][1].startswith("3 massive")
     assert rows["normalised MSE"][0] == "0.116" and rows["CE-loss recovered"][0] == "0.966"
     assert rows["KL to the clean model"][0] == "0.569 nats" and rows["L0"][0] == "32.0"
-    assert rows["dead features"] == ["37.5%", "3 of 8 never fire"] and rows["dense features"][0] == "25.00%"
+    assert rows["dead features"] == ["37.5%", "3 of 8 never fire on these tokens"] and rows["dense features"][0] == "25.00%"
     assert rows["tokens scored"] == ["8,165", "in 80 texts, position 0 left out"]
     assert "the first 80 texts" in view.measured_on.text() and not view.warning.isVisibleTo(view)
 
     items = [window.model_panel.sae_list.item(i) for i in range(2)]
-    assert items[1].text().endswith("FVE 0.75") and "the first 80 texts" in items[1].toolTip()
-    assert items[0].text().endswith("FVE 0.86") and "held-out: 80 texts" in items[0].toolTip()  # metrics.json
+    assert "layer 15  ·  FVE 0.75  ·" in items[1].text() and "the first 80 texts" in items[1].toolTip()
+    assert "layer 8  ·  FVE 0.86  ·" in items[0].text() and "held-out: 80 texts" in items[0].toolTip()  # metrics.json
 
 
 def test_the_sae_list_shows_no_badge_when_the_fve_is_unknown(window):
