@@ -11,7 +11,7 @@ import multiprocessing
 import sys
 from collections.abc import Sequence
 
-from workbench import cli
+from workbench import cli, startup_gc
 from workbench.cli.fast_exit import exit_now
 
 
@@ -20,6 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and (args[0] in cli.COMMANDS or args[0] in ("-h", "--help", "--version")):
+        if argv is None:
+            startup_gc.pause()  # resumed once the model is loaded (workbench/startup_gc.py)
         code = cli.main(args, launch_window=lambda: _open_window([]))
         if argv is None:
             # The console script: skip the interpreter's teardown of the model's heap (workbench/cli/fast_exit.py).

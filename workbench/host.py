@@ -229,6 +229,9 @@ class InProcessHost(_JobTable):
 
 def _child_main(commands: Connection, events: Connection) -> None:
     """The model process: a listener thread for commands, and this thread running one job at a time."""
+    from workbench import startup_gc
+
+    startup_gc.pause()  # until the first job (the model load) ends: workbench/startup_gc.py
     from workbench.quiet import quiet_libraries
 
     quiet_libraries()  # before the engine imports transformers
@@ -238,6 +241,7 @@ def _child_main(commands: Connection, events: Connection) -> None:
 
     def send(event: ev.Event) -> None:
         if isinstance(event, ev.JobFinished | ev.JobFailed | ev.JobCancelled):
+            startup_gc.resume()  # (a no-op after the first job)
             event = replace(event, request=Request())  # the parent knows the request: don't send it back
         with lock:
             events.send(event)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench import startup_gc
 from workbench.cancel import CancelToken
 from workbench.errors import ModelLoadError
 from workbench.models.device_map import MaxMemory
@@ -139,6 +140,7 @@ def _from_folder(
         )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"could not load the model in {folder}: {_first_line(exc)}") from exc
+    startup_gc.resume()  # torch, transformers and the model are in: collect again, over a frozen heap
     return LoadedWeights(model=model, tokenizer=tokenizer, folder=str(folder), name=name)
 
 
