@@ -46,6 +46,12 @@ def figure_rows(report: SaeQualityReport) -> list[tuple[str, str, str]]:
     massive = m.massive_tokens
     dead = round(m.dead_fraction * report.feature_density.size)
 
+    def versus(baseline: float | None) -> str:
+        """Whether the SAE beats the baseline: an SAE that does not is no better than a fixed basis."""
+        return (
+            "" if baseline is None else " · the SAE does better" if m.fve > baseline else " · the SAE does NOT beat it"
+        )
+
     def maybe(value: float | None) -> str:
         return "n/a (one text)" if value is None else f"{value:.3f}"
 
@@ -55,8 +61,16 @@ def figure_rows(report: SaeQualityReport) -> list[tuple[str, str, str]]:
             f"{m.fve:.3f}  [{low:.3f}, {high:.3f}]",
             "95 % interval, bootstrap over texts",
         ),
-        ("   PCA baseline, k = L0", maybe(m.pca_fve), f"{round(m.l0)} components, fit on other texts"),
-        ("   random decoder, k = L0", maybe(m.random_fve), "random unit directions, least squares"),
+        (
+            "   PCA baseline, k = L0",
+            maybe(m.pca_fve),
+            f"{round(m.l0)} components, fit on other texts{versus(m.pca_fve)}",
+        ),
+        (
+            "   random decoder, k = L0",
+            maybe(m.random_fve),
+            f"random unit directions, least squares{versus(m.random_fve)}",
+        ),
         (
             "FVE with massive tokens",
             f"{m.fve_all:.3f}",
@@ -143,6 +157,7 @@ class QualityView(QWidget):
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["figure", "value", "beside it"])
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)  # one line a row: rows measured before the dialog has its width stay right
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         header = self.table.horizontalHeader()

@@ -140,10 +140,14 @@ def test_a_report_shows_every_figure_beside_its_baseline_and_badges_the_sae(wind
     rows = {r[0].strip(): r[1:] for r in _table(view)}
     assert rows["FVE, massive tokens left out"][0] == "0.749  [0.736, 0.759]"
     assert rows["PCA baseline, k = L0"][0] == "0.444" and rows["random decoder, k = L0"][0] == "0.349"
+    assert rows["PCA baseline, k = L0"][1].endswith("the SAE does better")
     assert rows["FVE with massive tokens"][0] == "0.920" and rows["FVE with massive tokens"][1].startswith("3 massive")
     assert rows["normalised MSE"][0] == "0.116" and rows["CE-loss recovered"][0] == "0.966"
     assert rows["KL to the clean model"][0] == "0.569 nats" and rows["L0"][0] == "32.0"
-    assert rows["dead features"] == ["37.5%", "3 of 8 never fire on these tokens"] and rows["dense features"][0] == "25.00%"
+    assert (
+        rows["dead features"] == ["37.5%", "3 of 8 never fire on these tokens"]
+        and rows["dense features"][0] == "25.00%"
+    )
     assert rows["tokens scored"] == ["8,165", "in 80 texts, position 0 left out"]
     assert "the first 80 texts" in view.measured_on.text() and not view.warning.isVisibleTo(view)
 
@@ -162,6 +166,7 @@ def test_a_low_fve_warns_of_the_wrong_hook_or_normalisation(window):
     window.client.receive(ev.SaeQualityReady(7, "L15", _report(fve=0.31)))
     assert view.warning.isVisibleTo(view)
     assert "wrong hook or normalisation" in view.warning.text() and "0.31" in view.warning.text()
+    assert _table(view)[1][2].endswith("the SAE does NOT beat it")  # 0.31 against PCA's 0.444
     window.client.receive(ev.SaeQualityReady(8, "L15", _report(fve=0.5)))
     assert not view.warning.isVisibleTo(view)
 
