@@ -1,9 +1,9 @@
 """Load a transformers causal LM from any ModelSpec, with progress and cancel between phases.
 
-A GGUF is dequantised by transformers once (~15 s, mostly reading the file) and saved as a safetensors folder
-in the cache; later loads read that folder in well under 2 s. The cache folder is keyed by the GGUF's path,
-size and modification time, and written atomically (temp folder, then rename), so an interrupted conversion
-never leaves a half-written cache behind.
+A GGUF is dequantised by transformers once (~8 s of CPU, its header read once: models/gguf_once.py) and saved
+as a safetensors folder in the cache; later loads read that folder in well under 2 s. The cache folder is keyed by
+the GGUF's path, size and modification time, and written atomically (temp folder, then rename), so an interrupted
+conversion never leaves a half-written cache behind.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from workbench import startup_gc
 from workbench.cancel import CancelToken
 from workbench.errors import ModelLoadError
 from workbench.models.device_map import MaxMemory
+from workbench.models.gguf_once import shared_gguf_parse
 from workbench.models.spec import EMBEDDED_NAME, ModelSource, ModelSpec
 from workbench.paths import cache_dir
 from workbench.progress import Progress, ProgressCallback, ignore_progress
@@ -70,13 +71,15 @@ def converted_gguf_folder(gguf: Path, progress: ProgressCallback, cancel: Cancel
     progress(Progress("converting the GGUF file to a cached safetensors folder (first time only)", 1, 4))
     cancel.raise_if_cancelled()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        cancel.raise_if_cancelled()
-        progress(Progress("dequantising GGUF weights (first time only, ~15 s)", 2, 4))
-        # transformers' GGUF reader draws a tqdm bar straight to stderr, which would break the CLI's
-        # one-line error contract; our own progress phases report this step.
-        with contextlib.redirect_stderr(io.StringIO()):
-            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        # One parse of the GGUF's header for the tokenizer, the config and the weights (models/gguf_once.py).
+        with shared_gguf_parse():
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            cancel.raise_if_cancelled()
+            progress(Progress("dequantising GGUF weights (first time only)", 2, 4))
+            # transformers' GGUF reader draws a tqdm bar straight to stderr, which would break the CLI's
+            # one-line error contract; our own progress phases report this step.
+            with contextlib.redirect_stderr(io.StringIO()):
+                model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(f"could not read GGUF file {gguf}: {exc}") from exc
     cancel.raise_if_cancelled()
