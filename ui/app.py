@@ -37,6 +37,13 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     args, qt_args = parse_window_args(argv if argv is not None else sys.argv[1:])
     if args.screenshot and not has_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    early = None
+    if not args.screenshot and (os.cpu_count() or 1) >= 2:
+        # The model process starts while the window is built, and imports torch while it paints (niced, on the
+        # other core); the first load takes it over. On one core the overlap would only take time from the paint.
+        from ui.model_client import start_model_process
+
+        early = start_model_process()
 
     import pyqtgraph as pg
     from PySide6.QtCore import QSettings
@@ -74,6 +81,8 @@ def run_app(argv: Sequence[str] | None = None) -> int:
         return demo.exit_code
     window = MainWindow(default_saes=saes)
     choose_backend(window, args.backend)
+    if early is not None:
+        early.warm_up(window.document.state.model.backend)  # torch and transformers import while the window paints
     window.show()
     window.after_first_paint(lambda: window.load_model(backend=window.document.state.model.backend))
     return int(app.exec())

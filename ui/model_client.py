@@ -117,7 +117,35 @@ class ModelClient(QObject):
             dead.shutdown(timeout=5)
 
 
+_early: ModelHost | None = None  # started by the app before its window, not yet taken over by a client
+
+
+def start_model_process() -> ModelHost:
+    """Start the model process now, ahead of the first request: the app calls this before it builds its window, so
+    Python and the core start in the child while the window is built (and, after `warm_up`, torch and transformers
+    import while it paints). The first ModelClient that needs a process takes this one over."""
+    global _early
+    if _early is None:
+        _early = _new_process(_before_taken_over)
+    return _early
+
+
+def _before_taken_over(_event: ev.Event) -> None:
+    """No job runs before the first request; a crash meanwhile is seen when the process is taken over (closed)."""
+
+
 def _process_host(on_event: Callable[[ev.Event], None]) -> Host:
+    global _early
+    early, _early = _early, None
+    if early is not None:
+        if early.alive and not early.closed:
+            early.deliver_to(on_event)
+            return early
+        early.shutdown(timeout=5)
+    return _new_process(on_event)
+
+
+def _new_process(on_event: Callable[[ev.Event], None]) -> ModelHost:
     host = ModelHost(on_event)
     _lower_priority(host.pid)
     return host

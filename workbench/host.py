@@ -7,7 +7,7 @@ model cannot stall the window, and an out-of-memory kill ends the child, not the
 Both hosts take typed requests (`workbench.jobs.requests`) and report typed events (`workbench.jobs.events`)
 through `on_event`, called on a host thread (a GUI re-posts them to its own thread). Over the process boundary
 (two one-way pipes, plain picklable data):
-  parent → child: ("run", job_id, request) | ("cancel", job_id) | ("stop",)
+  parent → child: ("run", job_id, request) | ("cancel", job_id) | ("stop",) | ("warm", backend)
   child → parent: an Event
 The child runs jobs one at a time on one thread (`JobRunner`); a listener thread applies cancels meanwhile.
 """
@@ -143,6 +143,15 @@ class ModelHost(_JobTable):
     def pid(self) -> int | None:
         return self._process.pid
 
+    def warm_up(self, backend: str) -> None:
+        """Have the process import what loading a model on `backend` needs now, before the first request (the
+        window sends this before it paints; the load follows after). Only a first message has this effect."""
+        self._send(("warm", backend))
+
+    def deliver_to(self, on_event: EventCallback) -> None:
+        """Report events to `on_event` from now on (a process started early, taken over by its client)."""
+        self._on_event = on_event
+
     def _start(self, job_id: int, request: Request) -> None:
         self._send(("run", job_id, request))
 
@@ -247,6 +256,9 @@ def _child_main(commands: Connection, events: Connection) -> None:
             events.send(event)
 
     runner = JobRunner(send)
+    # The first message decides: ("warm", backend) → import for it before serving; anything else → serve at once.
+    warm_for: list[str] = []
+    first_message = threading.Event()
 
     def listen() -> None:
         while True:
@@ -254,6 +266,12 @@ def _child_main(commands: Connection, events: Connection) -> None:
                 message = commands.recv()
             except (EOFError, OSError):
                 message = ("stop",)
+            if message[0] == "warm":
+                if not first_message.is_set():
+                    warm_for.append(message[1])
+                first_message.set()
+                continue
+            first_message.set()
             if message[0] == "cancel":
                 runner.cancel(message[1])
             elif message[0] == "run":
@@ -263,5 +281,32 @@ def _child_main(commands: Connection, events: Connection) -> None:
                 return
 
     threading.Thread(target=listen, daemon=True).start()
+    first_message.wait()
+    if warm_for:
+        _warm_up(warm_for[0])  # jobs that arrive meanwhile wait in the runner's queue; cancels still apply to them
     runner.serve()
     events.close()
+
+
+# What loading on a backend imports (for torch: torch and transformers' model and tokenizer code, about 3.4 s of
+# CPU on a 2-core EPYC). Imported on this process's main thread, before any job: two threads importing torch at
+# once can deadlock on its circular imports.
+WARM_UP: dict[str, tuple[str, ...]] = {
+    "torch": (
+        "torch",
+        "transformers.modeling_utils",
+        "transformers.models.auto.modeling_auto",
+        "transformers.models.auto.tokenization_auto",
+    ),
+}
+
+
+def _warm_up(backend: str) -> None:
+    """Import ahead what a load on `backend` will import; what fails here fails again in the load, which says so."""
+    import importlib
+
+    for name in WARM_UP.get(backend, ()):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            return

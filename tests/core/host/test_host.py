@@ -98,3 +98,34 @@ def test_the_newest_request_on_a_channel_cancels_the_previous_one():
         assert isinstance(second.wait(60), ev.JobFinished)
     finally:
         host.shutdown()
+
+
+def test_a_process_warmed_up_first_still_serves_and_takes_cancels():
+    seen = Recorder()
+    host = ModelHost(seen)
+    try:
+        host.warm_up("torch")  # imports torch and transformers before the first job
+        job = host.submit(rq.Inspect(sae_key="L8", feature=1))
+        settings = SamplingSettings(temperature=0, max_new_tokens=4)
+        cancelled = host.submit(rq.Generate("Hi", SteeringPlan(), settings))
+        cancelled.cancel()  # arrives while the process is still importing
+        end = job.wait(300)
+        assert isinstance(end, ev.JobFailed) and "no model" in end.message
+        assert isinstance(cancelled.wait(60), ev.JobCancelled)
+    finally:
+        host.shutdown()
+    assert not host.alive
+
+
+@pytest.mark.parametrize(("backend", "imported"), [("torch", True), ("llama.cpp", False), ("no-such", False)])
+def test_warming_up_imports_what_a_load_on_that_backend_needs(backend, imported):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from workbench.host import _warm_up; _warm_up(sys.argv[1]); "
+        "print('torch' in sys.modules, 'transformers.modeling_utils' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, backend], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(imported)] * 2
