@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from workbench import startup_gc
 from workbench.cancel import CancelToken
 from workbench.errors import InputError, SaeLoadError
 from workbench.models.device_map import describe_layer_devices
@@ -67,7 +68,10 @@ class Engine:
             spec = ModelSpec.parse(spec)
         if not ignore_memory_check:
             check_model_fits(spec, backend, device, dtype, max_memory)
-        loaded = load_backend(spec, backend, device, dtype, trust_remote_code, progress, cancel, max_memory)
+        try:
+            loaded = load_backend(spec, backend, device, dtype, trust_remote_code, progress, cancel, max_memory)
+        finally:
+            startup_gc.resume()  # whatever the backend, and on failure too: start-up is over (startup_gc.py)
         self.use_backend(loaded)
         return loaded
 
