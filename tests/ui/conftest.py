@@ -1,4 +1,8 @@
-"""The shared window on the embedded model, for test_sessions.py and test_window.py."""
+"""The shared window on the embedded model, for test_sessions.py and test_window.py; and a window with no model
+process that records what it would send, for the tests of its tools."""
+
+import itertools
+from dataclasses import dataclass
 
 import pytest
 from PySide6.QtCore import QSettings
@@ -12,6 +16,31 @@ def wait_for(qtbot, window, kind, timeout=120_000, check=lambda _e: True):
     return qtbot.waitSignal(
         window.client.received, timeout=timeout, check_params_cb=lambda e: isinstance(e, kind) and check(e)
     )
+
+
+@dataclass
+class RecordedJob:
+    id: int
+
+
+def recording_window(qtbot, tmp_path, saes):
+    """A window whose model client records requests (`win.requests`) and cancels (`win.cancelled`) instead of
+    starting a model process, with `saes` (SaeSummary) announced as loaded."""
+    from ui.main_window import MainWindow
+
+    win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.requests, win.cancelled = [], []
+    ids = itertools.count(100)
+
+    def send(request):
+        win.requests.append(request)
+        return RecordedJob(next(ids))
+
+    win.client.send = send
+    win.client.cancel = win.cancelled.append
+    win.client.receive(ev.SaesChanged(0, tuple(saes)))
+    return win
 
 
 def _open_window(qtbot, folder):

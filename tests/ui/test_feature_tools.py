@@ -3,13 +3,11 @@ feature, and label imports. No model: what the window asks is recorded, and the 
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
-
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from tests.ui.conftest import recording_window
 from workbench.analysis.contrast import Contrast, ContrastFeature, Firing
 from workbench.analysis.inspect import FeatureCard
 from workbench.analysis.neighbours import FeatureNeighbours, Neighbour
@@ -37,11 +35,6 @@ NEIGHBOURS = FeatureNeighbours(
 )
 
 
-@dataclass
-class _Job:
-    id: int
-
-
 def _card(feature=852, imported=None):
     return FeatureCard(
         "L15",
@@ -62,21 +55,7 @@ def _card(feature=852, imported=None):
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    from ui.main_window import MainWindow
-
-    win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.requests, win.cancelled = [], []
-    ids = itertools.count(100)
-
-    def send(request):  # the model process is not needed: record what the window asks of it
-        win.requests.append(request)
-        return _Job(next(ids))
-
-    win.client.send = send
-    win.client.cancel = win.cancelled.append
-    win.client.receive(ev.SaesChanged(0, tuple(SAES)))
-    return win
+    return recording_window(qtbot, tmp_path, SAES)
 
 
 def _rows(tree):

@@ -4,14 +4,10 @@ tests feed events to a window without a model; the integration test measures a r
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
-from tests.ui.conftest import wait_for
+from tests.ui.conftest import recording_window, wait_for
 from ui.quality_tool import QualityDialog, open_quality
 from workbench.analysis.sae_quality import SaeQualityReport
 from workbench.jobs import events as ev
@@ -58,28 +54,9 @@ def _report(fve=0.749, key="L15", density=DENSITY):
     return SaeQualityReport(key, 15, "/y", "demo held-out corpus", texts, metrics, density, None)
 
 
-@dataclass
-class _Job:
-    id: int
-
-
 @pytest.fixture
 def window(qtbot, tmp_path):
-    from ui.main_window import MainWindow
-
-    win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.requests, win.cancelled = [], []
-    ids = itertools.count(100)
-
-    def send(request):  # no model process: record what the window asks of it
-        win.requests.append(request)
-        return _Job(next(ids))
-
-    win.client.send = send
-    win.client.cancel = win.cancelled.append
-    win.client.receive(ev.SaesChanged(0, tuple(SAES)))
-    return win
+    return recording_window(qtbot, tmp_path, SAES)
 
 
 def _menu_action(window, text):

@@ -5,14 +5,12 @@ Resume; a clicked cell shows its texts beside the baseline, and "Use this settin
 from __future__ import annotations
 
 import gc
-import itertools
 import shutil
-from dataclasses import dataclass
 
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from tests.ui.conftest import recording_window
 from workbench.analysis.inspect import FeatureCard
 from workbench.jobs import events as ev
 from workbench.jobs import requests as rq
@@ -31,27 +29,9 @@ TARGET = TargetInfo("L15:852", "L15", 15, 852, 9.1, (("L15", 15, 852, 1.0),))
 PROMPTS = ("Tell me about your weekend plans.", "Describe a place you would like to visit.")
 
 
-@dataclass
-class _Job:
-    id: int
-
-
 @pytest.fixture
 def window(qtbot, tmp_path):
-    from ui.main_window import MainWindow
-
-    win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.requests, win.cancelled = [], []
-    ids = itertools.count(100)
-
-    def send(request):
-        win.requests.append(request)
-        return _Job(next(ids))
-
-    win.client.send = send
-    win.client.cancel = win.cancelled.append
-    win.client.receive(ev.SaesChanged(0, tuple(SAES)))
+    win = recording_window(qtbot, tmp_path, SAES)
     yield win
     # The plots' pyqtgraph items form reference cycles with their views: collect them now, while Qt is in a
     # known state, rather than in a later test's garbage collection (which PySide6 6.12 has been seen to crash).
