@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.bad_files import write_bytes as _bytes
+from tests.bad_files import write_sparse as _sparse
+from tests.bad_files import write_text as _text
 from tests.factories import make_sae
 from workbench.cli import main
 from workbench.errors import WorkbenchError
@@ -56,10 +59,6 @@ def good(tmp_path_factory) -> Path:
     write_npz(folder / STATS_FILE, HEADER, STATS)
     _atlas().save(folder / ATLAS_FILE)
     return folder
-
-
-def _bytes(data: bytes) -> Callable[[Path], None]:
-    return lambda path: path.write_bytes(data)
 
 
 def _npz(header: Any = HEADER, **arrays: Any) -> Callable[[Path], None]:
@@ -186,16 +185,6 @@ def test_the_good_files_read_so_the_faults_above_are_the_spoiling(capsys, good):
 
 
 # -- label files ------------------------------------------------------------------------------------------------
-def _text(text: str, encoding: str = "utf-8") -> Callable[[Path], None]:
-    return lambda path: path.write_bytes(text.encode(encoding))
-
-
-def _sparse(size: int) -> Callable[[Path], None]:
-    def write(path: Path) -> None:
-        with path.open("wb") as f:
-            f.truncate(size)  # a hole: the size without the disk space
-
-    return write
 
 
 LABEL_CASES = [

@@ -8,35 +8,19 @@ import json
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.bad_files import Write
+from tests.bad_files import write_bytes as _bytes
+from tests.bad_files import write_sparse as _sparse
+from tests.bad_files import write_text as _text
 from workbench.analysis.texts import read_texts, texts_from
 from workbench.cli import main
 from workbench.errors import InputError
 from workbench.sweeps.prompts import load_prompt_set
-
-Write = Callable[[Path], None]
-
-
-def _bytes(data: bytes) -> Write:
-    return lambda path: path.write_bytes(data)
-
-
-def _text(text: str, encoding: str = "utf-8") -> Write:
-    return lambda path: path.write_bytes(text.encode(encoding))
-
-
-def _sparse(size: int) -> Write:
-    def write(path: Path) -> None:
-        with path.open("wb") as f:
-            f.truncate(size)  # a hole: the size without the disk space
-
-    return write
-
 
 # Faults every one-text-per-line file shares; `{what}` is how the reader names the file.
 COMMON = [
