@@ -7,6 +7,7 @@ and save and autosave read it. This controller only connects it to the model cli
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from workbench.document import DocumentState
 from workbench.jobs import events as ev
 from workbench.jobs import requests as rq
 from workbench.session import SaeRecord, Session
+from workbench.session.record import changed_since
 from workbench.session.replay import compare_panes, summarise_panes
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ class SessionController(QObject):
         self.window = window
         self.document = window.document
         self._analysis_after_load = False
+        self._opened: Session | None = None  # an opened session whose weights are not yet compared with the loaded
         self.recovery = RecoveryBanner()
         self.autosaver = Autosaver(self.recovery, self.document, self)
         self.edit = EditActions(self.document, window)
@@ -89,10 +92,22 @@ class SessionController(QObject):
     def _recorded(self, session: Session) -> None:
         if self.document.records.arrived(session):
             self.autosaver.changed()
+            self._compare_weights(session)
         if self._analysis_after_load:
             self._analysis_after_load = False
             self.window.request_analysis()  # the opened session's SAEs are in: its heatmaps can be computed
         self.files.record_settled()
+
+    def _compare_weights(self, loaded: Session) -> None:
+        """Once the opened session's SAEs are loaded, say if their weights (or the model's) are not the ones it was
+        recorded with: the model process hashed them for this record, so the window reads no file."""
+        opened = self._opened
+        if opened is None or not {s.key for s in opened.saes} <= {s.key for s in loaded.saes}:
+            return  # SAEs arrive one by one: compare when all are in
+        self._opened = None
+        notes = changed_since(opened, loaded)
+        if notes:
+            self.window.banner.show_message("; ".join(notes))
 
     def _job_ended(self, event: ev.JobFailed | ev.JobCancelled) -> None:
         """A record that failed or was cancelled still ends its wait; a failed load leaves nothing loaded."""
@@ -147,16 +162,20 @@ class SessionController(QObject):
         self._replacing_session()
         doc.reset(DocumentState.of(session, doc.state.model), clean=clean)
         doc.records.opened(session)
+        self._opened = replace(session, saes=tuple(s for s in session.saes if s.key not in skip_saes))
         doc.set_file(path, recovered=not clean)
         w.show_run()
         if not clean:
             self.autosaver.save_now()  # recovered work is in no file: keep it in the slot at once
         if skip_model:
+            self._opened = None
             w.statusBar().showMessage(f"opened without its model ({session.model.spec} was not found)")
             return
         if self._load_for(session, [s for s in session.saes if s.key not in skip_saes]):
             self._analysis_after_load = True
         else:
+            if doc.records.loaded is not None:  # nothing reloads: what is loaded was recorded already
+                self._compare_weights(doc.records.loaded)
             w.request_analysis()
 
     def _replacing_session(self) -> None:
@@ -164,6 +183,7 @@ class SessionController(QObject):
         self.window.abandon_run()
         self.document.records.replacing()
         self._analysis_after_load = False
+        self._opened = None
 
     def _load_for(self, session: Session, saes: list[SaeRecord]) -> bool:
         """Load the session's model and SAEs (under the keys its edits name) unless they are what is loaded

@@ -241,5 +241,23 @@ def hash_differences(session: Session) -> list[str]:
     return notes
 
 
+def changed_since(recorded: Session, loaded: Session) -> list[str]:
+    """Notes for the model and every SAE (by key) whose weights differ between a recorded session and the record
+    of what is loaded now: with changed SAE weights, the session's feature ids may name other features."""
+    notes: list[str] = []
+    was, now = recorded.model.sha256, loaded.model.sha256
+    if was and now and was != now:
+        notes.append(f"the model changed since this session was recorded ({_digests(now, was)})")
+    current = {s.key: s.sha256 for s in loaded.saes}
+    for s in recorded.saes:
+        now = current.get(s.key)
+        if s.sha256 and now and now != s.sha256:
+            notes.append(
+                f"SAE {s.key} changed since this session was recorded ({_digests(now, s.sha256)}): "
+                "its feature ids may name other features now, and a replay will not give the recorded tokens"
+            )
+    return notes
+
+
 def _digests(now: str, recorded: str) -> str:
     return f"sha256 now {now[:12]}…, recorded {recorded[:12]}…"
