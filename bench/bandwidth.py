@@ -3,8 +3,9 @@
 A decoding step reads every weight once: the block linears and the unembedding (the embedding lookup reads one
 row). The bound is a plain matrix-vector product over the same number of float32 bytes in one matrix, in both
 storage orders (torch's matrix-vector code streams one much faster than the other on some CPUs; the faster one is
-the bound). Also timed: one matrix-vector product per weight matrix of the model itself, which adds the cost of
-~200 separate calls. Decoding is timed between the first and the last generated token, so the prompt is left
+the bound). Also timed: one matrix-vector product per matrix of the model itself as it is stored for decoding
+(q|k|v and gate|up fused, each in its storage order: models/fused_linears.py), which adds the cost of ~120
+separate calls of a few MB each. Decoding is timed between the first and the last generated token, so the prompt is left
 out. Runs alternate between the bound and decoding so that load changes hit both alike.
 
 Prints `single-pane decode: X % of the memory-bandwidth bound` (target ≥ 70 %).
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 from _common import PROMPT, engine_with_saes, machine_line
 
+from workbench.models.fused_linears import decoding_products
 from workbench.models.sampling import SamplingSettings
 from workbench.steering.plan import SteeringPlan
 
@@ -28,10 +30,14 @@ TOKENS = 64
 
 
 def step_weights(backend: object) -> list[torch.Tensor]:
-    """Every matrix one decoding step multiplies by: the block linears and the unembedding."""
+    """Every matrix one decoding step multiplies by, as the backend stores it: the block linears (q|k|v and
+    gate|up fused) and the unembedding."""
     model = backend.model  # type: ignore[attr-defined]
-    weights = [m.weight for m in backend.blocks.modules() if isinstance(m, torch.nn.Linear)]  # type: ignore[attr-defined]
-    return [*weights, model.get_output_embeddings().weight]
+    head = backend._head  # type: ignore[attr-defined]
+    unembedding = (
+        head._weight if head is not None and head._weight is not None else model.get_output_embeddings().weight
+    )
+    return [*decoding_products(backend.blocks), unembedding]  # type: ignore[attr-defined]
 
 
 def timed(run: object, calls: int = 1) -> float:

@@ -15,7 +15,6 @@ from workbench.cancel import CancelToken
 from workbench.devices import dtype_name, resolve_device, resolve_dtype
 from workbench.errors import InputError
 from workbench.models.capture import padded_batch, residual_hooks
-from workbench.models.cpu_layout import store_linears_column_major
 from workbench.models.device_map import (
     MaxMemory,
     block_device,
@@ -26,6 +25,7 @@ from workbench.models.device_map import (
     should_spread,
 )
 from workbench.models.edits import EditMode, ResidualEdits
+from workbench.models.fused_linears import prepare_blocks
 from workbench.models.generation import GenerationRun
 from workbench.models.hf_loader import load_weights
 from workbench.models.packed_head import LogitsHead
@@ -54,7 +54,7 @@ class HFBackend:
             p.requires_grad_(False)
         self.tokenizer = tokenizer
         self.blocks = _decoder_blocks(model)
-        store_linears_column_major(self.blocks)  # batched CPU decoding: see cpu_layout.py
+        prepare_blocks(self.blocks)  # fused q|k|v and gate|up, CPU storage orders: fused_linears.py, cpu_layout.py
         param = next(model.parameters())
         self.device = block_device(model.get_input_embeddings())  # where input ids go
         self.dtype: torch.dtype = param.dtype

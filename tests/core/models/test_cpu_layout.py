@@ -39,8 +39,8 @@ def test_weights_that_are_not_cpu_float32_are_left_alone():
 
 
 def test_a_loaded_backend_decodes_the_same_tokens_as_row_major_weights():
-    backend = tiny_backend()  # HFBackend re-stores its blocks column-major on load
-    assert not backend.blocks[0].mlp.down_proj.weight.is_contiguous()
+    backend = tiny_backend()  # HFBackend fuses gate|up into one column-major matrix on load (fused_linears.py)
+    assert not backend.blocks[0].mlp.up_proj.weight.is_contiguous()
     plan = SteeringPlan.with_baseline(Variant("copy"), Variant("copy 2"))
     compiled = compile_plan(plan, [], backend.info, backend.capabilities, backend.device, backend.dtype)
     prompt = backend.encode_prompt("the sea and the waves", chat=False)
