@@ -1,12 +1,14 @@
 """The llama.cpp backend: a GGUF model steered with control vectors, through llama-cpp-python.
 
 - Add edits (SAE features or raw vectors) of a pane become one control vector per position scope
-  (models/control_vector.py), set with `llama_set_adapter_cvec` on the pane's own context: llama.cpp adds it to
-  `l_out-L`, the residual our torch hooks steer. Clamp and ablate depend on each token's activation and have no
-  constant form: `capabilities.modes` is {add}.
-- Panes: one context per pane on the one loaded model, stepped together, so every pane streams at every token
-  and a cancel stops all of them at the same step. (One context with its KV cache cleared between panes costs
-  the same compute but streams the panes one after another; bench/llamacpp.py measures both.)
+  (models/control_vector.py). Clamp and ablate depend on each token's activation and have no constant form:
+  `capabilities.modes` is {add}.
+- One pane: its own context, with the vector set by `llama_set_adapter_cvec` (llama.cpp adds it to `l_out-L`,
+  the residual our torch hooks steer; no graph callback, so steering costs nothing over bare llama.cpp).
+- 2+ panes on the CPU: sequences of one context, one batch per step, each row's vector added to `l_out-L` by a
+  graph callback (llamacpp_batch.py, where the figures are). With layers on a GPU the tensors are not in host
+  memory: a context per pane, stepped together. Either way every pane streams at every token and a cancel
+  stops all of them at the same step, and the tokens are the same bit for bit.
 - Decoding reuses the torch backend's loop and sampler (generation.py, sampling.py): the same token events,
   the same seed → token rule, greedy = argmax of the same logits.
 - Capture (residuals, logits, splices) runs on a separate unsteered context with a graph callback
@@ -18,17 +20,23 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from functools import partial
-from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from workbench.cancel import CancelToken, check
-from workbench.errors import InputError, ModelLoadError, SteeringError
-from workbench.models.control_vector import control_vector
+from workbench.errors import InputError, ModelLoadError
 from workbench.models.edits import EditMode, ResidualEdits
 from workbench.models.generation import GenerationRun
+from workbench.models.llamacpp_batch import (
+    MAX_SEQUENCES,
+    BatchDeltas,
+    PaneBatch,
+    pane_vectors,
+    segments,
+    ubatch_layout,
+)
 from workbench.models.llamacpp_capture import CaptureContext
 from workbench.models.llamacpp_native import NativeContext, NativeModel, check_gguf_file, gguf_architecture
 from workbench.models.protocol import (
@@ -53,8 +61,6 @@ LLAMACPP_CAPABILITIES = Capabilities(modes=frozenset({EditMode.ADD}), capture=Tr
 # Architectures whose llama.cpp graph names the block output `l_out-L` after adding the control vector, with a
 # Llama-style final RMS norm and output matrix (what the logit lens assumes).
 SUPPORTED_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3")
-_BODY, _LAST, _GENERATED = "body", "last", "generated"  # prompt positions before the last one, the last, new ones
-_SCOPES_AT = {_BODY: ("all", "prompt"), _LAST: ("all", "prompt", "generated"), _GENERATED: ("all", "generated")}
 
 
 def default_threads() -> int:
@@ -79,6 +85,8 @@ class LlamaCppBackend:
         self._template = native.meta("tokenizer.chat_template")
         self._pieces: dict[int, bytes] = {}
         self._panes: list[NativeContext] = []
+        self._batch: PaneBatch | None = None
+        self.batch_panes = True  # 2+ panes as sequences of one context (see _batches)
         self._capture: CaptureContext | None = None
         self._head: tuple[np.ndarray, np.ndarray, float] | None = None
 
@@ -172,24 +180,31 @@ class LlamaCppBackend:
     ) -> GenerationRun:
         check_prompt(self.info, prompt_ids, settings.max_new_tokens)
         prompt_len = len(prompt_ids)
-        vectors = self._pane_vectors(plan)  # before any work: layer 0 or a wrong width is an error here
+        vectors = pane_vectors(plan, self.info.n_layers, self.info.d_model)  # layer 0, a wrong width: an error now
         n_ctx = prompt_len + settings.max_new_tokens + 1
+        batched = self._batches(plan.n_rows)
+        deltas = BatchDeltas(vectors, self.info.d_model) if batched else None
 
-        def new_cache() -> list[NativeContext]:
-            return self._pane_contexts(plan.n_rows, n_ctx)
+        def new_cache() -> PaneBatch | list[NativeContext]:
+            return self._pane_batch(plan.n_rows, n_ctx) if batched else self._pane_contexts(plan.n_rows, n_ctx)
 
         def forward(ids: torch.Tensor, start: int, cache: object) -> torch.Tensor:
             import torch
 
-            panes: list[NativeContext] = cache  # type: ignore[assignment]  # what new_cache returned
             tokens = ids.tolist()
             length = len(tokens[0])
-            logits = np.empty((len(panes), self.native.n_vocab), dtype=np.float32)
-            for row, ctx in enumerate(panes):
-                for lo, hi, vector in _segments(start, length, prompt_len, vectors[row]):
-                    ctx.set_vector(vector)
-                    ctx.decode(tokens[row][lo:hi], start + lo)
-                logits[row] = ctx.last_logits()
+            if isinstance(cache, PaneBatch):
+                assert deltas is not None
+                layouts = [ubatch_layout(start, length, prompt_len, v) for v in vectors] if length > 1 else []
+                logits = cache.decode(tokens, start, deltas.chunk(start, length, prompt_len), layouts)
+            else:
+                panes: list[NativeContext] = cache  # type: ignore[assignment]  # what new_cache returned
+                logits = np.empty((len(panes), self.native.n_vocab), dtype=np.float32)
+                for row, ctx in enumerate(panes):
+                    for lo, hi, vector in segments(start, length, prompt_len, vectors[row]):
+                        ctx.set_vector(vector)
+                        ctx.decode(tokens[row][lo:hi], start + lo)
+                    logits[row] = ctx.last_logits()
             plan.count_positions(start, length, prompt_len)
             return torch.from_numpy(logits)
 
@@ -205,25 +220,22 @@ class LlamaCppBackend:
             cancel=cancel,
         )
 
-    def _pane_vectors(self, plan: ResidualEdits) -> list[dict[str, np.ndarray | None]]:
-        """Per pane, the control vector for each kind of position (None where nothing is added)."""
-        adds = plan.constant_adds()
-        if any(a.layer == 0 for a in adds):
-            raise SteeringError("layer 0 cannot be steered by a llama.cpp control vector: use layer 1 or later")
-        n, d = self.info.n_layers, self.info.d_model
-        panes: list[dict[str, np.ndarray | None]] = []
-        for row in range(plan.n_rows):
-            mine = [a for a in adds if a.row == row]
-            built: dict[tuple[str, ...], np.ndarray | None] = {}
-            where: dict[str, np.ndarray | None] = {}
-            for kind, scopes in _SCOPES_AT.items():
-                chosen = tuple(sorted({a.positions for a in mine if a.positions in scopes}))
-                if chosen not in built:
-                    picked = [(a.layer, a.vector) for a in mine if a.positions in chosen]
-                    built[chosen] = control_vector(picked, n, d) if picked else None
-                where[kind] = built[chosen]
-            panes.append(where)
-        return panes
+    def _batches(self, rows: int) -> bool:
+        """Whether `rows` panes run as sequences of one context (llamacpp_batch.py): 2+ panes, weights in host
+        memory (the callback writes the residual there), and not turned off (`batch_panes`: the bench and tests
+        compare with a context per pane). One pane keeps llama.cpp's own control vector."""
+        return self.batch_panes and 2 <= rows <= MAX_SEQUENCES and self.native.n_gpu_layers == 0
+
+    def _pane_batch(self, rows: int, n_ctx: int) -> PaneBatch:
+        """A cleared context with `rows` sequences of at least `n_ctx` positions each, reused when it has room."""
+        batch = self._batch
+        if batch is None or batch.rows < rows or batch.n_ctx_seq < n_ctx:
+            if batch is not None:
+                batch.close()
+            size = max(n_ctx, batch.n_ctx_seq if batch else 0, 1024)
+            batch = self._batch = PaneBatch(self.native, max(rows, batch.rows if batch else 0), size, self.n_threads)
+        batch.clear()
+        return batch
 
     def _pane_contexts(self, rows: int, n_ctx: int) -> list[NativeContext]:
         """`rows` cleared contexts holding at least `n_ctx` positions, reusing the ones from earlier runs."""
@@ -297,6 +309,9 @@ class LlamaCppBackend:
         for ctx in self._panes:
             ctx.close()
         self._panes = []
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
         if self._capture is not None:
             self._capture.close()
             self._capture = None
@@ -309,22 +324,6 @@ def _check_architecture(path: Path, architecture: str | None) -> None:
             f"{path.name}: GGUF architecture {architecture!r} is not supported by the llama.cpp backend "
             f"(supported: {', '.join(SUPPORTED_ARCHITECTURES)}; other models load with --backend torch)"
         )
-
-
-def _segments(
-    start: int, length: int, prompt_len: int, vectors: dict[str, np.ndarray | None]
-) -> list[tuple[int, int, np.ndarray | None]]:
-    """Split a chunk (positions start…start+length) where the pane's control vector changes: (lo, hi, vector)."""
-    cuts = sorted({0, length} | {c - start for c in (prompt_len - 1, prompt_len) if start < c < start + length})
-    out: list[tuple[int, int, np.ndarray | None]] = []
-    for lo, hi in pairwise(cuts):
-        pos = start + lo
-        vector = vectors[_BODY if pos < prompt_len - 1 else _LAST if pos == prompt_len - 1 else _GENERATED]
-        if out and out[-1][2] is vector:  # same vector: one decode call
-            out[-1] = (out[-1][0], hi, vector)
-        else:
-            out.append((lo, hi, vector))
-    return out
 
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 ctypes bindings (0.3.x): the model and its contexts, token pieces, decoding a chunk, control vectors, and the
 few ggml tensor calls the activation capture reads tensors with.
 
-We use the low-level API rather than `llama_cpp.Llama`: we own every context (one per pane, one for capture),
+We use the low-level API rather than `llama_cpp.Llama`: we own every context (the panes', one for capture),
 decide which positions get logits, and set control vectors between chunks of one sequence.
 """
 
@@ -19,6 +19,9 @@ import numpy as np
 
 from workbench.errors import ModelLoadError, SteeringError
 
+# Tokens per ubatch: llama.cpp splits a longer decode call into ubatches of this many, and its CPU attention
+# kernel depends on the tokens of a sequence in one ubatch (llamacpp_batch.py keeps to the same splits).
+N_UBATCH = 512
 _recent_log: deque[str] = deque(maxlen=20)
 _log_callback: Any = None  # the ctypes callback must outlive every llama.cpp call
 _ggml: Any = None
@@ -117,6 +120,7 @@ class NativeModel:
     # Contexts keep K and V in float32 without flash attention (the llama.cpp-f32 backend, models/gguf_f32.py),
     # instead of llama.cpp's float16 cache: the attention then computes what the torch backend computes.
     f32_cache: bool = False
+    n_gpu_layers: int = 0  # layers offloaded to a GPU: their tensors are not in host memory
 
     @classmethod
     def load(cls, path: Path, n_gpu_layers: int, f32_cache: bool = False) -> NativeModel:
@@ -140,6 +144,7 @@ class NativeModel:
             n_embd=int(lib.llama_model_n_embd(model)),
             n_vocab=int(lib.llama_vocab_n_tokens(vocab)),
             f32_cache=f32_cache,
+            n_gpu_layers=n_gpu_layers,
         )
 
     def meta(self, key: str) -> str | None:
@@ -177,28 +182,39 @@ class NativeModel:
             self.model = None
 
 
+def new_context(
+    model: NativeModel, n_ctx: int, n_batch: int, n_ubatch: int, n_threads: int, n_seq_max: int, cb_eval: Any
+) -> Any:
+    """A llama_context on `model`; with several sequences each has its own KV stream of n_ctx / n_seq_max cells
+    (not one unified cache: see llamacpp_batch.py for why)."""
+    lib = model.lib
+    params = lib.llama_context_default_params()
+    params.n_ctx = n_ctx
+    params.n_batch = n_batch
+    params.n_ubatch = n_ubatch
+    params.n_seq_max = n_seq_max
+    params.kv_unified = False
+    params.n_threads = n_threads
+    params.n_threads_batch = n_threads
+    params.no_perf = True
+    if model.f32_cache:
+        params.type_k = params.type_v = lib.GGML_TYPE_F32
+        params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    if cb_eval is not None:
+        params.cb_eval = cb_eval
+        params.cb_eval_user_data = None
+    ctx = lib.llama_init_from_model(model.model, params)
+    if not ctx:
+        raise ModelLoadError(f"llama.cpp could not create a context of {n_ctx} tokens: {last_log_error()}")
+    return ctx
+
+
 class NativeContext:
     """One llama_context (its own KV cache and control vector) with a token batch to decode chunks through."""
 
     def __init__(self, model: NativeModel, n_ctx: int, n_threads: int, cb_eval: Any = None) -> None:
         lib = model.lib
-        params = lib.llama_context_default_params()
-        params.n_ctx = n_ctx
-        params.n_batch = n_ctx
-        params.n_ubatch = min(n_ctx, 512)
-        params.n_seq_max = 1
-        params.n_threads = n_threads
-        params.n_threads_batch = n_threads
-        params.no_perf = True
-        if model.f32_cache:
-            params.type_k = params.type_v = lib.GGML_TYPE_F32
-            params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        if cb_eval is not None:
-            params.cb_eval = cb_eval
-            params.cb_eval_user_data = None
-        ctx = lib.llama_init_from_model(model.model, params)
-        if not ctx:
-            raise ModelLoadError(f"llama.cpp could not create a context of {n_ctx} tokens: {last_log_error()}")
+        ctx = new_context(model, n_ctx, n_ctx, min(n_ctx, N_UBATCH), n_threads, 1, cb_eval)
         self.lib, self.model, self.ctx, self.n_ctx = lib, model, ctx, n_ctx
         self.batch = lib.llama_batch_init(n_ctx, 0, 1)
         self.vector: np.ndarray | None = None  # the control vector set now (None: none)
