@@ -2,9 +2,11 @@
 
 Prints: the CPU and thread count; steered/bare tokens-per-second ratio (2 add edits on layers 8 and 15 against a
 plain `llama_cpp.Llama` on the same GGUF, greedy, 64 tokens, same threads); llama.cpp/torch wall-time ratios for
-4 panes (baseline + 3 variants) and for 1 pane; and the two ways of running panes on one model (a context per
-pane, stepped together, which the backend uses; one context with its KV cache cleared between panes); and the
-llama.cpp-f32 backend (float32 weights and cache: torch's numbers) against torch for 1 pane.
+4 panes (baseline + 3 variants) and for 1 pane; three ways of running 4 panes on one model (sequences of one
+context, one batch per step, which the backend uses (models/llamacpp_batch.py); a context per pane, stepped
+together, which it used before and still uses with layers on a GPU; one context with its KV cache cleared
+between panes); and the llama.cpp-f32 backend (float32 weights and cache: torch's numbers) against torch for 1
+pane.
 
     .venv/bin/python bench/llamacpp.py [--repeats 3] [--threads N]
 """
@@ -14,10 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
-from _common import GREEDY_64, PROMPT, engine_with_saes, median_seconds
+from _common import GREEDY_64, PROMPT, engine_with_saes, machine_line, median_seconds
 
 from workbench.engine import Engine
 from workbench.models.control_vector import control_vector
@@ -28,17 +30,6 @@ from workbench.steering.plan import FeatureEdit, SteeringPlan, Variant
 
 EDITS = (FeatureEdit(layer=8, feature=3, strength=4.0), FeatureEdit(layer=15, feature=5, strength=4.0))
 VARIANTS = [Variant(f"v{k}", (FeatureEdit(layer=8, feature=k, strength=6.0),)) for k in range(3)]
-
-
-def cpu_model() -> str:
-    for line in (
-        Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines() if os.path.exists("/proc/cpuinfo") else []
-    ):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 def bare_llama(threads: int, prompt_ids: list[int]) -> object:
@@ -75,6 +66,12 @@ def one_context_sequential(backend: LlamaCppBackend, engine: Engine, plan: Steer
             pos += 1
 
 
+def _once(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
@@ -83,7 +80,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"CPU: {cpu_model()}; threads: {args.threads} (llama.cpp and torch); load average: {os.getloadavg()}")
+    print(machine_line())
+    print(f"llama.cpp threads: {args.threads} (torch: the same)")
 
     torch_engine = engine_with_saes()
     llama = LlamaCppBackend.load(ModelSpec.parse("default"), device="cpu", threads=args.threads)
@@ -110,27 +108,50 @@ def main() -> None:
 
         # 2. 4 panes and 1 pane, torch vs llama.cpp
         four = SteeringPlan.with_baseline(*VARIANTS)
-        lc4, _ = median_seconds(lambda: gen(llama_engine, four), args.repeats)
-        th4, _ = median_seconds(lambda: gen(torch_engine, four), args.repeats)
+        runs = {
+            "lc4": lambda: gen(llama_engine, four),
+            "th4": lambda: gen(torch_engine, four),
+            "lc1": lambda: gen(llama_engine, SteeringPlan()),
+            "th1": lambda: gen(torch_engine, SteeringPlan()),
+        }
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for run in runs.values():
+            run()  # warm-up
+        for _ in range(args.repeats):  # interleaved, so load swings hit all four alike
+            for name, run in runs.items():
+                times[name].append(_once(run))
+        lc4, th4, lc1, th1 = (float(np.median(times[name])) for name in runs)
         print(f"4 panes x 64 tokens: llama.cpp {lc4:.2f} s, torch {th4:.2f} s")
         print(f"llama.cpp/torch 4-pane speed ratio: {th4 / lc4:.2f}")
-        lc1, _ = median_seconds(lambda: gen(llama_engine, SteeringPlan()), args.repeats)
-        th1, _ = median_seconds(lambda: gen(torch_engine, SteeringPlan()), args.repeats)
         print(
             f"1 pane x 64 tokens: llama.cpp {lc1:.2f} s ({64 / lc1:.1f} tok/s), "
             f"torch {th1:.2f} s ({64 / th1:.1f} tok/s)"
         )
         print(f"llama.cpp/torch 1-pane speed ratio: {th1 / lc1:.2f}")
 
-        # 3. panes: a context per pane (stepped together) vs one context cleared between panes
+        # 3. panes: one context with a sequence per pane vs a context per pane vs one context cleared between panes
+        def per_pane_contexts() -> None:
+            llama.batch_panes = False
+            try:
+                gen(llama_engine, four)
+            finally:
+                llama.batch_panes = True
+
+        batched, contexts = [], []
+        for _ in range(args.repeats):  # alternating, so load swings hit both alike
+            batched.append(_once(lambda: gen(llama_engine, four)))
+            contexts.append(_once(per_pane_contexts))
         seq, _ = median_seconds(lambda: one_context_sequential(llama, llama_engine, four, ids), args.repeats)
         start = time.perf_counter()
         NativeContext(llama.native, 1024, args.threads).close()
         make_ctx = time.perf_counter() - start
+        lb, lc = float(np.median(batched)), float(np.median(contexts))
         print(
-            f"4 panes: a context per pane {lc4:.2f} s (streams every pane at every step); one context cleared "
-            f"between panes {seq:.2f} s (panes one after another); creating a context {make_ctx * 1000:.0f} ms"
+            f"4 panes: sequences of one context {lb:.2f} s ({lb / lc1:.2f}x one pane); a context per pane {lc:.2f} s "
+            f"({lc / lc1:.2f}x); one context cleared between panes {seq:.2f} s (panes one after another); "
+            f"creating a context {make_ctx * 1000:.0f} ms"
         )
+        print(f"one context / a context per pane, 4 panes, time ratio: {lb / lc:.2f}")
 
         # 4. the llama.cpp-f32 backend: what exact agreement with torch costs
         exact = Engine()

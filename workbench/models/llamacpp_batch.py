@@ -25,11 +25,13 @@ What was checked rather than assumed (llama-cpp-python 0.3.36; tests/core/models
 - One pane keeps llama.cpp's control vector on its own context (no callback, no split graph): that is the
   steered/bare llama-cpp-python ratio. Cancel acts between steps, as on every backend (generation.py).
 
-What it gains (embedded SmolLM2 Q4_1, AMD EPYC, 1 thread, CPU seconds of 64 steps, shared box): 1 pane 0.72 s,
-4 panes in one batch 2.2–2.45 s (3.1–3.4×), against 4× for a context per pane. llama.cpp has no batched kernel for
-Q4_1 on x86 (each row is its own dot product; the Q8_0 output matrix too: 3.4× for 4 rows), so a batch saves
-the per-step overhead and the weight reads, not the arithmetic — unlike torch, whose fp32 matmuls are
-memory-bound and batch 4 panes for about the time of one. bench/llamacpp.py prints both ways.
+What it gains (embedded SmolLM2 Q4_1, 2-core AMD EPYC, 2 threads, 64 tokens, shared box at load 0.8-1.9,
+bench/llamacpp.py --repeats 5): 4 panes 1.92-2.20 s against 2.91 s for a context per pane (0.75x the time),
+one pane 0.72 s; llama.cpp/torch 4-pane ratio 1.73 (torch 3.32 s). Not the 2x hoped for: llama.cpp has no
+batched kernel for Q4_1 on x86 (each row is its own dot product, the Q8_0 output matrix too): a per-op
+profile at 1 thread gave 11.2 ms a step for 1 row and 34.9 ms for 4 (3.1x), so a batch saves the per-step
+overhead and weight reads, not the arithmetic, unlike torch, whose fp32 products are memory-bound and batch
+4 panes for about the time of one. Steering itself costs about 2.5 % (4 steered vs 4 unsteered panes).
 """
 
 from __future__ import annotations
