@@ -6,7 +6,9 @@ storage orders (torch's matrix-vector code streams one much faster than the othe
 the bound). Also timed: one matrix-vector product per matrix of the model itself as it is stored for decoding
 (q|k|v and gate|up fused, each in its storage order: models/fused_linears.py), which adds the cost of ~120
 separate calls of a few MB each. Decoding is timed between the first and the last generated token, so the prompt is left
-out. Runs alternate between the bound and decoding so that load changes hit both alike.
+out. Runs alternate between the bound and decoding so that load changes hit both alike; decoding runs twice per
+round, with the lean one-position step (models/lean_decode.py, the default) and with transformers' own forward
+for every step, so the two compare under the same load (the tokens are the same, checked here too).
 
 Prints `single-pane decode: X % of the memory-bandwidth bound` (target ≥ 70 %).
 Run: .venv/bin/python bench/bandwidth.py [repeats]
@@ -61,9 +63,15 @@ def main(repeats: int = 5) -> None:
     settings = SamplingSettings(temperature=0.0, max_new_tokens=TOKENS, stop_at_eos=False)
     plan = SteeringPlan()
 
-    def decode_rate() -> float:
+    backend = engine.backend
+    tokens: dict[bool, tuple[int, ...]] = {}
+
+    def decode_rate(lean: bool = True) -> float:
         stamps: list[float] = []
-        engine.generate(PROMPT, plan, settings).run(lambda _event: stamps.append(time.perf_counter()))
+        backend.lean_decoding = lean  # type: ignore[attr-defined]
+        result = engine.generate(PROMPT, plan, settings).run(lambda _event: stamps.append(time.perf_counter()))
+        backend.lean_decoding = True  # type: ignore[attr-defined]
+        tokens[lean] = result.panes[0].token_ids
         return (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
     def one_matrix() -> None:
@@ -76,7 +84,13 @@ def main(repeats: int = 5) -> None:
         for w in weights:
             torch.nn.functional.linear(inputs[w.shape[1]], w)
 
-    figures: dict[str, list[float]] = {"row-major": [], "column-major": [], "per weight": [], "decode": []}
+    figures: dict[str, list[float]] = {
+        "row-major": [],
+        "column-major": [],
+        "per weight": [],
+        "decode": [],
+        "decode, transformers' path": [],
+    }
     with torch.inference_mode():
         decode_rate()  # warm-up
         for _ in range(repeats):
@@ -84,6 +98,7 @@ def main(repeats: int = 5) -> None:
             figures["column-major"].append(1 / timed(one_matrix_column_major, 5))
             figures["per weight"].append(1 / timed(per_weight, 5))
             figures["decode"].append(decode_rate())
+            figures["decode, transformers' path"].append(decode_rate(lean=False))
     median = {name: statistics.median(values) for name, values in figures.items()}
     bound = max(median["row-major"], median["column-major"])
     print(f"bytes per decoding step: {n_bytes / 1e6:.0f} MB of float32 weights ({len(weights)} matrices)")
@@ -93,7 +108,13 @@ def main(repeats: int = 5) -> None:
             f"= {median[name] * n_bytes / 1e9:.1f} GB/s {[round(v, 2) for v in figures[name]]}"
         )
     print(f"the model's own matrices, one product each: {median['per weight']:.2f} tokens/s")
+    hf_path = "decode, transformers' path"
     print(f"single-pane decode: {median['decode']:.2f} tokens/s {[round(v, 2) for v in figures['decode']]}")
+    print(
+        f"single-pane decode, transformers' forward at every step: {median[hf_path]:.2f} tokens/s "
+        f"{[round(v, 2) for v in figures[hf_path]]} ({100 * median[hf_path] / bound:.0f} % of the bound); "
+        f"same tokens: {tokens[True] == tokens[False]}"
+    )
     print(f"load average after: {' '.join(Path('/proc/loadavg').read_text(encoding='utf-8').split()[:3])}")
     print(f"single-pane decode: {100 * median['decode'] / bound:.0f} % of the memory-bandwidth bound")
 

@@ -28,6 +28,7 @@ from workbench.models.edits import EditMode, ResidualEdits
 from workbench.models.fused_linears import prepare_blocks
 from workbench.models.generation import GenerationRun
 from workbench.models.hf_loader import load_weights
+from workbench.models.lean_decode import LeanDecoder
 from workbench.models.packed_head import LogitsHead
 from workbench.models.protocol import Capabilities, ForwardPass, ModelInfo, ResidualSplice, check_layers, check_prompt
 from workbench.models.sampling import SamplingSettings
@@ -85,6 +86,9 @@ class HFBackend:
         # tensors between their modules), keep their own forward.
         plain = type(model).__name__ in PLAIN_HEAD_MODELS and not spread
         self._head = LogitsHead(model.get_output_embeddings(), model.get_input_embeddings()) if plain else None
+        # One-position decoding steps in fewer torch calls, same bits (lean_decode.py); None where it cannot.
+        self._lean = LeanDecoder.install(model, self.blocks) if self._head is not None else None
+        self.lean_decoding = True  # False: every step takes transformers' path (benchmarks compare the two)
 
     @classmethod
     def load(
@@ -160,13 +164,20 @@ class HFBackend:
 
         check_prompt(self.info, prompt_ids, settings.max_new_tokens)
         prompt_len = len(prompt_ids)
+        lean = self._lean if self.lean_decoding else None
+        lean_usable: list[bool] = []  # decided at the run's first one-position step
 
         def forward(ids: torch.Tensor, start: int, cache: object) -> torch.Tensor:
             with plan.attached(self.blocks, start, prompt_len):
                 if self._head is None:
                     out = self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
                     return out.logits[:, -1, :]
-                hidden = self.model.model(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state
+                if lean is not None and ids.shape[1] == 1 and not lean_usable:
+                    lean_usable.append(lean.usable(cache))
+                if lean is not None and ids.shape[1] == 1 and lean_usable[0]:
+                    hidden = lean.hidden(ids, start, cache)
+                else:
+                    hidden = self.model.model(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state
             return self._head(hidden[:, -1, :])
 
         return GenerationRun(
