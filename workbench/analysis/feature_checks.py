@@ -10,9 +10,14 @@
      least half of the examples (`MIN_COVERAGE`);
   2. the words: each such example's firing token grown to the whole word around it in its snippet;
   3. unrelated meanings: words are grouped when one is an inflection of the other (a shared start of ≥ 4
-     characters and at most 3 more: "ocean", "oceans", "oceanic"); the feature is surface-dominated when the
-     examples outside the largest group number at least `MIN_OUTSIDE` — one odd example is not a pattern, and
-     a feature that fires on "Ocean" in every example reads one word, which is what a concept feature does.
+     characters and at most 3 more: "ocean", "oceans", "oceanic"); the examples outside the largest group must
+     number at least `MIN_OUTSIDE` — one odd example is not a pattern, and a feature that fires on "Ocean" in
+     every example reads one word, which is what a concept feature does;
+  4. spelling, not vocabulary: at least `MIN_OUTSIDE` examples fire on a piece of a longer word ("arv" of
+     "Jarvis"), other than a stem of ≥ `MIN_STEM` characters at its start ("water" of "watercourse"). Words of
+     one topic share strings by chance ("ea" in "sea" and "ocean", "he" in "he" and "she"); a feature that
+     fires on each of them as a whole word reads the words, and only a piece inside other words shows the
+     characters themselves drive it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ NEAR_DUPLICATE = 0.7
 MIN_COVERAGE = 0.5
 MIN_OUTSIDE = 2
 MIN_SURFACE = 2
+MIN_STEM = 4
 
 
 @dataclass(frozen=True)
@@ -147,11 +153,18 @@ def surface_check(atlas: FeatureAtlas, feature: int) -> SurfaceCheck:
     surface, coverage = dominant_surface([t for t, _ in pairs])
     if not surface:
         return SurfaceCheck(False, "", coverage, (), len(pairs))
-    words = [w for t, w in pairs if surface in t]
+    matched = [(t, w) for t, w in pairs if surface in t]
+    words = [w for _, w in matched]
     groups = meaning_groups(words)
     outside = len(words) - len(groups[0])
+    pieces = sum(_word_piece(t, w) for t, w in matched)
     ordered = tuple(w for w, _ in Counter(words).most_common())
-    return SurfaceCheck(outside >= MIN_OUTSIDE, surface, coverage, ordered, len(pairs))
+    return SurfaceCheck(outside >= MIN_OUTSIDE and pieces >= MIN_OUTSIDE, surface, coverage, ordered, len(pairs))
+
+
+def _word_piece(token: str, word: str) -> bool:
+    """Whether the firing token is a piece of a longer word, other than a stem at the word's start."""
+    return word != token and not (word.startswith(token) and len(token) >= MIN_STEM)
 
 
 def loaded_surface_check(sae: LoadedSae, feature: int) -> SurfaceCheck | None:

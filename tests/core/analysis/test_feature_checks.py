@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from workbench.analysis.feature_checks import dominant_surface, meaning_groups, near_duplicates, surface_check
@@ -16,17 +17,64 @@ def _atlas(layer):
     return FeatureAtlas.load(path)
 
 
-@pytest.mark.parametrize(("layer", "feature", "surface"), [(22, 1519, "an"), (8, 2980, "arv")])
+def _snippets_atlas(examples):
+    """A one-feature atlas whose examples are the given snippets, each a list of token strings with the firing
+    token in [brackets]."""
+    vocab: dict[str, int] = {}
+    width = max(len(e) for e in examples)
+    ids = np.full((1, len(examples), width), -1, dtype=np.int32)
+    pos = np.zeros((1, len(examples)), dtype=np.int16)
+    for e, snippet in enumerate(examples):
+        for i, piece in enumerate(snippet):
+            if piece.startswith("[") and piece.endswith("]"):
+                piece, pos[0, e] = piece[1:-1], i
+            ids[0, e, i] = vocab.setdefault(piece, len(vocab))
+    top = np.zeros((1, 1), dtype=np.int32)
+    return FeatureAtlas(
+        labels=["f0"], ex_tokens=ids, ex_pos=pos, ex_act=np.ones((1, len(examples)), dtype=np.float16),
+        promoted=top, promoted_logit=top.astype(np.float16), suppressed=top, suppressed_logit=top.astype(np.float16),
+        token_strings={v: k for k, v in vocab.items()}, source="test", n_tokens=0,
+    )  # fmt: skip
+
+
+def test_a_string_that_fires_inside_unrelated_words_is_flagged():
+    atlas = _snippets_atlas(
+        [["Tony", " J", "[arv]", "is"], ["a", " M", "[arv]", "el"], [" J", "[arv]", "is", " said"],
+         [" M", "[arv]", "el", " film"], [" the", " [sea]"]]
+    )  # fmt: skip
+    check = surface_check(atlas, 0)
+    assert check.dominated and check.surface == "arv" and check.coverage == pytest.approx(0.8)
+    assert set(check.words) == {"jarvis", "marvel"}
+
+
+def test_topic_words_that_share_a_string_by_chance_are_not_flagged():
+    # "ea" is in all six firing tokens, across three meanings, but each is a whole word: the feature reads words.
+    atlas = _snippets_atlas(
+        [["the", "[ sea]"], ["an", "[ ocean]"], ["deep", "[ sea]"], ["the", "[ ocean]", " floor"], ["[ beach]"],
+         ["a", "[ beach]", " house"]]
+    )  # fmt: skip
+    check = surface_check(atlas, 0)
+    assert check.surface == "ea" and check.coverage == 1.0 and not check.dominated
+
+
+def test_a_stem_at_the_start_of_a_compound_is_not_spelling():
+    atlas = _snippets_atlas(
+        [["[water]", "course"], ["[water]", "logged"], [" the", "[ water]"], ["[water]", "falls"], ["[water]", "shed"]]
+    )
+    assert not surface_check(atlas, 0).dominated
+
+
+@pytest.mark.parametrize(("layer", "feature", "surface"), [(22, 432, "in"), (8, 2980, "arv")])
 def test_surface_features_of_the_demo_saes_are_flagged(layer, feature, surface):
     check = surface_check(_atlas(layer), feature)
     assert check.dominated and check.surface == surface and check.coverage >= 0.5
     assert len(check.words) >= 2 and "unrelated words" in check.describe()
 
 
-@pytest.mark.parametrize(("layer", "feature"), [(8, 809), (15, 852)])
-def test_ocean_features_read_a_word_not_a_string(layer, feature):
+@pytest.mark.parametrize(("layer", "feature", "words"), [(8, 809, {"ocean"}), (15, 3877, {"ocean", "sea"})])
+def test_ocean_features_read_words_not_a_string(layer, feature, words):
     check = surface_check(_atlas(layer), feature)
-    assert not check.dominated and check.words == ("ocean",)
+    assert not check.dominated and words <= set(check.words)
 
 
 def test_the_dominant_surface_is_the_longest_string_half_the_tokens_contain():
