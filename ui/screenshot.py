@@ -22,8 +22,8 @@ from workbench.jobs import requests as rq
 from workbench.steering.plan import StrengthUnit
 
 DEMO_PROMPT = "Describe your ideal holiday in three sentences."
-# (preferred layer, label word, strength in × residual norm, pane name): features found by their atlas labels.
-DEMO_EDITS = ((15, "ocean", 0.25, "ocean @L15"), (8, "sea", 0.3, "sea @L8"))
+# (preferred layer, label text, strength in × residual norm, pane name): features found by their atlas labels.
+DEMO_EDITS = ((15, "sea · ocean", 0.25, "ocean @L15"), (8, "sea", 0.3, "sea @L8"))
 TIMEOUT_MS = 15 * 60 * 1000
 STEP_MS = 50  # between the demo's actions: a quick user, and each action is its own event as a click would be
 

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 EXIT_FAILED = 1
 PROMPT = "Describe your ideal holiday in three sentences."
-# The demo's steer (ui/screenshot.py): the feature labelled "ocean", preferably at layer 15, at 0.25 x the
-# residual norm: strong enough that greedy text changes within a few tokens on any CPU.
-FEATURE_WORD, FEATURE_LAYER, STRENGTH = "ocean", 15, 0.25
+# The demo's steer (ui/screenshot.py): the feature whose label holds "sea · ocean", preferably at layer 15, at
+# 0.25 x the residual norm: strong enough that greedy text changes within a few tokens on any CPU.
+FEATURE_WORD, FEATURE_LAYER, STRENGTH, VARIANT = "sea · ocean", 15, 0.25, "ocean"
 TOKENS = 16
 
 
@@ -158,7 +158,7 @@ def _generate(state: _State, _args: argparse.Namespace, cancel: CancelToken) -> 
         raise CheckFailed(f"no demo SAE feature is labelled {FEATURE_WORD!r} (are the feature atlases missing?)")
     hit = min(hits, key=lambda h: h.layer != FEATURE_LAYER)  # min is stable: keeps the label ranking
     edit = FeatureEdit(hit.layer, hit.feature, STRENGTH, unit=StrengthUnit.RESID, sae=hit.sae_key)
-    plan = SteeringPlan.with_baseline(Variant(FEATURE_WORD, (edit,)))
+    plan = SteeringPlan.with_baseline(Variant(VARIANT, (edit,)))
     settings = SamplingSettings(seed=0, temperature=0.0, max_new_tokens=TOKENS)
     result = engine.generate(PROMPT, plan, settings, chat=True, cancel=cancel).run()
     if result.cancelled:

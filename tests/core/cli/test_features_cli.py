@@ -83,11 +83,11 @@ def test_contrast_bad_input_exits_2_before_loading_a_model(capsys, tmp_path, ext
 @pytest.mark.integration
 def test_neighbours_contrast_and_selectivity_on_the_embedded_model(capsys, demo_l8):
     code, out, err = _run(
-        capsys, "neighbours", "--layer", "15", "--id", "852", "--top", "3", "--no-coactivation", "--json"
+        capsys, "neighbours", "--layer", "15", "--id", "3877", "--top", "3", "--no-coactivation", "--json"
     )
     assert code == 0, err
     record = json.loads(out)
-    assert set(record) == {"layer", "feature", "label", "neighbours"} and record["label"] == "ocean · water"
+    assert set(record) == {"layer", "feature", "label", "neighbours"} and record["label"] == "sea · ocean · water"
     cosines = [n["decoder_cosine"] for n in record["neighbours"]]
     assert cosines == sorted(cosines, reverse=True) and len(cosines) >= 3
 
@@ -98,7 +98,7 @@ def test_neighbours_contrast_and_selectivity_on_the_embedded_model(capsys, demo_
     assert any(f["feature"] == 809 for f in record["features"])  # fires on both: a shared-form feature
 
     code, out, err = _run(
-        capsys, "selectivity", "--feature", "8:809", "--versus", "15:852", "--strength", "2", "--unit", "maxact",
+        capsys, "selectivity", "--feature", "8:809", "--versus", "15:3877", "--strength", "2", "--unit", "maxact",
         "--max-new-tokens", "4", "--json",
     )  # fmt: skip
     assert code == 0, err

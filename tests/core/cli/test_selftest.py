@@ -66,7 +66,7 @@ def test_a_replay_that_differs_fails_the_self_test_with_exit_1(monkeypatch, caps
     assert exited.value.code == 1
     assert _verdicts(out) == {**dict.fromkeys(CHECKS[:-1], "PASS"), "replay the session": "FAIL"}
     fail = next(line for line in out.splitlines() if line.startswith("FAIL"))
-    assert f"1 of 2 panes differ from the recording: '{selftest.FEATURE_WORD}' from token" in fail
+    assert f"1 of 2 panes differ from the recording: '{selftest.VARIANT}' from token" in fail
     assert out.strip().splitlines()[-1] == "self-test FAILED: 1 of 6 checks (replay the session)"
 
 

@@ -58,6 +58,6 @@ def test_a_steer_past_float_range_stops_the_run_naming_its_pane(backend, loaded_
 
 
 def test_a_sweep_refuses_strengths_past_the_limit_with_exit_2(capsys):
-    assert main(["sweep", "--feature", "15:852", "--strengths", "1,1e7", "--json"]) == 2
+    assert main(["sweep", "--feature", "15:3877", "--strengths", "1,1e7", "--json"]) == 2
     err = capsys.readouterr().err
     assert "strengths must be finite numbers within" in err and err.count("\n") == 1

@@ -1,7 +1,9 @@
-"""A quick sweep on the real embedded SmolLM2 with the demo SAE at layer 15 ("ocean · water", f852)."""
+"""A quick sweep on the real embedded SmolLM2 with the demo SAE at layer 15 ("sea · ocean · water", f3877)."""
 
 import pytest
 
+from workbench.saes.demo import demo_sae_folder
+from workbench.saes.stats import STATS_FILE, FeatureStatistics
 from workbench.steering.plan import StrengthUnit
 from workbench.sweeps.runner import run_sweep
 from workbench.sweeps.spec import SweepPrompt, SweepSpec, SweepTarget
@@ -12,8 +14,6 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def demo_engine(smollm_engine):
-    from workbench.saes.demo import demo_sae_folder
-
     folder = demo_sae_folder(15)
     if not (folder / "cfg.json").is_file():
         pytest.skip("the demo SAEs are not in this checkout")
@@ -24,7 +24,7 @@ def demo_engine(smollm_engine):
 
 def test_magnitude_sweep_on_the_demo_ocean_feature(demo_engine):
     spec = SweepSpec(
-        targets=(SweepTarget("sweep-L15", 852),),
+        targets=(SweepTarget("sweep-L15", 3877),),
         strengths=(0.0, 10.0),
         prompts=(SweepPrompt("Tell me about your weekend plans."),),
         unit=StrengthUnit.MAXACT,
@@ -32,7 +32,8 @@ def test_magnitude_sweep_on_the_demo_ocean_feature(demo_engine):
     )
     result = run_sweep(demo_engine, spec)
     (target,) = result.targets
-    assert target.max_activation == pytest.approx(17.33, abs=0.01)  # concept is in units of it
+    stats = FeatureStatistics.load(demo_sae_folder(15) / STATS_FILE)
+    assert target.max_activation == pytest.approx(float(stats.max_activation[3877]))  # concept is in units of it
     zero, strong = result.rows
     (base,) = result.baseline
     assert zero.token_ids == base.token_ids and zero.concept == base.concept and zero.nll == base.nll
