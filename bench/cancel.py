@@ -121,7 +121,7 @@ def generations(host: ModelHost, watch: Watch, repeats: int, rng: random.Random)
     watch.cue = lambda e: isinstance(e, ev.TokensGenerated)
     plan = SteeringPlan.with_baseline(
         Variant("add", (FeatureEdit(layer=8, feature=100, strength=6.0),)),
-        Variant("clamp", (FeatureEdit(layer=15, feature=852, strength=8.0, mode=EditMode.CLAMP),)),
+        Variant("clamp", (FeatureEdit(layer=15, feature=3877, strength=8.0, mode=EditMode.CLAMP),)),
     )
     settings = SamplingSettings(max_new_tokens=200, stop_at_eos=False)
     out = []
@@ -187,7 +187,7 @@ def sae_loads(host: ModelHost, watch: Watch, repeats: int, rng: random.Random) -
 def sweeps(host: ModelHost, watch: Watch, repeats: int, rng: random.Random) -> list[float]:
     watch.cue = lambda e: isinstance(e, ev.ProgressMade) and e.progress.done > 0
     spec = SweepSpec(
-        targets=(SweepTarget("L15", 852),),
+        targets=(SweepTarget("L15", 3877),),
         strengths=(0.0, 2.0, 5.0, 10.0),
         prompts=(SweepPrompt("Tell me about your day."), SweepPrompt("Describe a city.")),
         unit=StrengthUnit.MAXACT,

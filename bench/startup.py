@@ -36,7 +36,7 @@ CLI = (
     [str(SCRIPT)] if SCRIPT.is_file() else [PYTHON, "-c", "import sys; from ui.launcher import main; sys.exit(main())"]
 )
 PROMPT = "Write a short story about a lighthouse keeper."
-GENERATE = ["generate", "--prompt", PROMPT, "--variant", "ocean=15:852:8", "--max-new-tokens", "64", "--json"]
+GENERATE = ["generate", "--prompt", PROMPT, "--variant", "ocean=15:3877:8", "--max-new-tokens", "64", "--json"]
 APP_TIMEOUT_S = 240
 
 TARGETS = {

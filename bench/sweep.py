@@ -35,7 +35,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     print(machine_line())
     engine = engine_with_saes((15,))
-    spec = build_spec((SweepTarget("L15", 852),), "magnitude", strengths=(-10.0, -2.0, 0.0, 2.0, 10.0))
+    spec = build_spec((SweepTarget("L15", 3877),), "magnitude", strengths=(-10.0, -2.0, 0.0, 2.0, 10.0))
     spec = dataclasses.replace(spec, prompts=spec.prompts[:4], seeds=(0,), max_new_tokens=32)
     engine.generate("warm up", SteeringPlan(), spec.row_settings(0)).run()  # lazy imports, first allocations
     batched = run_sweep(engine, spec)
@@ -61,7 +61,7 @@ def main() -> None:
 def measure_pass(engine: Engine, result: SweepResult) -> None:
     """The measurement pass over the same rows: batched per prompt vs one row at a time."""
     backend = engine.backend
-    probe = ConceptProbe(result.targets[0].name, engine.sae("L15"), 852, result.targets[0].max_activation or 1.0)
+    probe = ConceptProbe(result.targets[0].name, engine.sae("L15"), 3877, result.targets[0].max_activation or 1.0)
     groups: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
     for row in (*result.baseline, *result.rows):
         groups.setdefault(row.prompt_ids, []).append(row.token_ids)

@@ -27,8 +27,8 @@ from workbench.analysis.feature_search import FeatureHit, FeatureIndex, search_f
 DEBOUNCE_MS = 150
 LIMIT = 50
 SEARCH_TIP = (
-    "Search the loaded SAEs' features by label word ('ocean'), by id ('852', 'f852'),\n"
-    "or in one layer ('L15 ocean', '15:852'). Exact label words rank first.\n"
+    "Search the loaded SAEs' features by label word ('ocean'), by id ('3877', 'f3877'),\n"
+    "or in one layer ('L15 ocean', '15:3877'). Exact label words rank first.\n"
     "Enter: inspect the first result · ↓: go to the results"
 )
 

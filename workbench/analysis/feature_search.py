@@ -3,8 +3,8 @@
 A front end fetches one small `FeatureIndex` per SAE (labels and densities) once, then searches it locally on
 every keystroke: no model call, so search answers at once even while the model process is busy generating.
 
-Query forms: a word or phrase ("ocean", "sea · coastal") matches labels; a number ("852", "f852") matches that
-feature id in every SAE; a layer prefix ("L15 ocean", "L15 852", "15:852") keeps one layer.
+Query forms: a word or phrase ("ocean", "sea · coastal") matches labels; a number ("3877", "f3877") matches that
+feature id in every SAE; a layer prefix ("L15 ocean", "L15 3877", "15:3877") keeps one layer.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> 
         action="append",
         default=[],
         metavar="L:ID",
-        help="a feature to sweep: layer (or SAE key) and id, e.g. 15:852 (repeatable)",
+        help="a feature to sweep: layer (or SAE key) and id, e.g. 15:3877 (repeatable)",
     )
     p.add_argument("--mode", default="add", choices=("add", "clamp"))
     p.add_argument("--strengths", default=None, help="comma list, e.g. -8,-4,0,4,8 (default: the recipe's)")
@@ -63,7 +63,7 @@ def cmd_sweep(
 
     # STEP 1: everything the user typed, before the slow model load.
     if not args.feature:
-        raise InputError("no feature given: add --feature LAYER:ID (e.g. --feature 15:852)")
+        raise InputError("no feature given: add --feature LAYER:ID (e.g. --feature 15:3877)")
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError("--batch-size must be ≥ 1")
     if args.layers is not None:

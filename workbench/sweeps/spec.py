@@ -42,7 +42,7 @@ class SweepTarget:
         """`L:ID` (a layer number or an SAE key, then the feature id): `15:852`, `L15:852`, `L8.2:7`."""
         sae, sep, feature = text.strip().rpartition(":")
         if not sep or not sae.strip():
-            raise InputError(f"malformed feature {text!r}: expected LAYER:ID such as 15:852")
+            raise InputError(f"malformed feature {text!r}: expected LAYER:ID such as 15:3877")
         try:
             number = int(feature)
         except ValueError:
