@@ -81,7 +81,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(machine_line())
-    print(f"llama.cpp threads: {args.threads} (torch: the same)")
+    import llama_cpp
+
+    # What the build may use: the instruction sets it was compiled for (packaging/llama-cpp-flags.sh picks them).
+    built = llama_cpp.llama_print_system_info().decode().strip().rstrip("|").strip()
+    print(f"llama.cpp threads: {args.threads} (torch: the same); llama-cpp-python {llama_cpp.__version__}, {built}")
 
     torch_engine = engine_with_saes()
     llama = LlamaCppBackend.load(ModelSpec.parse("default"), device="cpu", threads=args.threads)

@@ -1,5 +1,6 @@
 """The wheel carries the demo SAEs and corpus, and an installed (not editable) copy finds them."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -36,3 +37,30 @@ def test_an_installed_wheel_finds_its_demo_saes(tmp_path):
         weights = "sae_weights.safetensors"
         assert (folder / weights).read_bytes() == (shipped / weights).read_bytes()
     assert (folders[0].parents[1] / "corpus" / "heldout.jsonl.gz").is_file()
+
+
+def _llama_flags(tmp_path, cpu_flags):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {cpu_flags}\nbugs\t\t: avx512f\n", encoding="utf-8")
+    script = ROOT / "packaging" / "llama-cpp-flags.sh"
+    out = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, check=True, env={**os.environ, "CPUINFO": str(cpuinfo)}
+    )
+    return dict(arg.removeprefix("-D").split("=") for arg in out.stdout.split())
+
+
+def test_llama_cpp_is_built_for_the_instruction_sets_the_cpu_reports(tmp_path):
+    avx512 = "fpu sse2 avx avx2 fma f16c avx512f avx512dq avx512cd avx512bw avx512vl avx512_vnni avx512vbmi"
+    flags = _llama_flags(tmp_path, avx512)
+    assert flags["GGML_NATIVE"] == "OFF" and flags["GGML_AVX2"] == "ON" and flags["GGML_AVX512"] == "ON"
+    assert flags["GGML_AVX512_VNNI"] == "ON" and flags["GGML_AVX512_VBMI"] == "ON"
+    assert flags["GGML_AVX512_BF16"] == "OFF"  # not reported: an instruction this CPU lacks is never compiled in
+
+    # A CPU without AVX2 (older Atoms, some VMs) gets no AVX2, FMA or AVX-512: such a build would die on them.
+    older = _llama_flags(tmp_path, "fpu sse2 sse4_2 avx")
+    assert older["GGML_AVX"] == "ON" and older["GGML_AVX2"] == "OFF" and older["GGML_FMA"] == "OFF"
+    assert older["GGML_AVX512"] == "OFF" and "GGML_AVX512_VNNI" not in older
+
+    # AVX-512 needs all five of ggml's subsets; AVX-512F alone (Knights Landing) is not enough.
+    partial = _llama_flags(tmp_path, "avx avx2 fma f16c avx512f avx512cd")
+    assert partial["GGML_AVX512"] == "OFF" and partial["GGML_AVX2"] == "ON"
