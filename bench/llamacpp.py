@@ -6,7 +6,7 @@ plain `llama_cpp.Llama` on the same GGUF, greedy, 64 tokens, same threads); llam
 context, one batch per step, which the backend uses (models/llamacpp_batch.py); a context per pane, stepped
 together, which it used before and still uses with layers on a GPU; one context with its KV cache cleared
 between panes); and the llama.cpp-f32 backend (float32 weights and cache: torch's numbers) against torch for 1
-pane.
+and 4 panes.
 
     .venv/bin/python bench/llamacpp.py [--repeats 3] [--threads N]
 """
@@ -160,13 +160,18 @@ def main() -> None:
         # 4. the llama.cpp-f32 backend: what exact agreement with torch costs
         exact = Engine()
         exact.use_backend(load_f32(ModelSpec.parse("default"), device="cpu", threads=args.threads))
+        exact.saes = list(torch_engine.saes)
         try:
             f1, _ = median_seconds(lambda: gen(exact, SteeringPlan()), args.repeats)
             th1b, _ = median_seconds(lambda: gen(torch_engine, SteeringPlan()), args.repeats)
+            f4, _ = median_seconds(lambda: gen(exact, four), args.repeats)
+            th4b, _ = median_seconds(lambda: gen(torch_engine, four), args.repeats)
         finally:
             exact.backend.close()
         print(f"1 pane x 64 tokens: llama.cpp-f32 {f1:.2f} s ({64 / f1:.1f} tok/s), torch {th1b:.2f} s")
         print(f"llama.cpp-f32/torch 1-pane speed ratio: {th1b / f1:.2f}")
+        print(f"4 panes x 64 tokens: llama.cpp-f32 {f4:.2f} s ({f4 / f1:.2f}x one pane), torch {th4b:.2f} s")
+        print(f"llama.cpp-f32/torch 4-pane speed ratio: {th4b / f4:.2f}")
         print(f"load average after: {os.getloadavg()}")
     finally:
         llama.close()
