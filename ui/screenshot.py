@@ -23,7 +23,7 @@ from workbench.steering.plan import StrengthUnit
 
 DEMO_PROMPT = "Describe your ideal holiday in three sentences."
 # (preferred layer, label text, strength in × residual norm, pane name): features found by their atlas labels.
-DEMO_EDITS = ((15, "sea · ocean", 0.25, "ocean @L15"), (8, "sea", 0.3, "sea @L8"))
+DEMO_EDITS = ((15, "sea · ocean", 0.25, "ocean @L15"), (8, "coastal · marine", 0.3, "sea @L8"))
 TIMEOUT_MS = 15 * 60 * 1000
 STEP_MS = 50  # between the demo's actions: a quick user, and each action is its own event as a click would be
 
