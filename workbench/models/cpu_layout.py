@@ -90,6 +90,26 @@ def store_linears_column_major(blocks: Any) -> int:
     return changed
 
 
-def column_major(weight: torch.Tensor) -> torch.Tensor:
-    """The same (out, in) matrix stored with W.T contiguous."""
-    return weight.t().contiguous().t()
+# Rows of W transposed per copy in `column_major`: one strided copy of a whole matrix reads W with a stride of a
+# full row for every element it writes (0.7-1 GB/s on a 2-core EPYC: 0.5 s of the warm load for SmolLM2); bands
+# of 512 rows keep what they read in cache (2.8-3.5 GB/s for the block matrices).
+_TRANSPOSE_BAND = 512
+
+
+def column_major(*weights: torch.Tensor) -> torch.Tensor:
+    """The (out, in) matrix `weights` stacked by rows (one, or a fused group's), stored with W.T contiguous:
+    written straight into its place, without the row-major stacked copy in between."""
+    import torch
+
+    first = weights[0]
+    if any(w.dim() != 2 for w in weights):
+        return torch.cat(weights).t().contiguous().t()
+    rows = sum(int(w.shape[0]) for w in weights)
+    out = torch.empty((first.shape[1], rows), dtype=first.dtype, device=first.device)
+    at = 0
+    for weight in weights:
+        for start in range(0, weight.shape[0], _TRANSPOSE_BAND):
+            band = weight[start : start + _TRANSPOSE_BAND]
+            out[:, at : at + band.shape[0]] = band.t()
+            at += band.shape[0]
+    return out.t()

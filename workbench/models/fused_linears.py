@@ -43,11 +43,17 @@ def prefers_column_major(out_features: int, in_features: int) -> bool:
     return out_features >= in_features
 
 
-def store_for_decoding(weight: torch.Tensor) -> torch.Tensor:
-    """`weight`'s values in the storage order its one-row product reads fastest."""
-    if prefers_column_major(*weight.shape):
-        return weight if weight.t().is_contiguous() else column_major(weight)
-    return weight.contiguous()
+def store_for_decoding(*weights: torch.Tensor) -> torch.Tensor:
+    """The values of `weights` stacked by rows (one matrix, or a fused group's), in the storage order its
+    one-row product reads fastest."""
+    import torch
+
+    out_features = sum(int(w.shape[0]) for w in weights)
+    if prefers_column_major(out_features, int(weights[0].shape[1])):
+        if len(weights) == 1 and weights[0].t().is_contiguous():
+            return weights[0]
+        return column_major(*weights)
+    return weights[0].contiguous() if len(weights) == 1 else torch.cat(weights)
 
 
 def prepare_blocks(blocks: Any) -> int:
@@ -99,7 +105,7 @@ class FusedGroup:
 
         self.modules = list(modules)
         self.sizes = [int(m.weight.shape[0]) for m in modules]
-        self.weight = store_for_decoding(torch.cat([m.weight.detach() for m in modules]))
+        self.weight = store_for_decoding(*[m.weight.detach() for m in modules])
         biased = modules[0].bias is not None
         self.bias = torch.cat([m.bias.detach() for m in modules]) if biased else None
         start = 0
