@@ -11,7 +11,8 @@ bound. How close torch gets depends on the BLAS, and the BLAS depends on the CPU
   profile). How much more four rows cost than one thus depends on which CPU MKL thinks it is on.
 - oneDNN, also inside torch, chooses its kernels by the *instruction sets* the CPU reports (AVX-512 on that EPYC):
   its time stays flat from one to eight rows (55-60 ms there). Its fixed cost per call (~10 µs) and its plainer
-  matrix-vector code make it slower than MKL for exactly one row.
+  matrix-vector code make it slower than MKL for exactly one row. On an AVX2-only EPYC (Zen 3) it is flat only
+  with the weight in its own blocked layout, so 2+ rows read a packed copy (`_packed`, PACK_BATCH below).
 
 So `cpu_linear` sends every product of two or more rows to oneDNN (it is also the faster of the two for
 prompts on that EPYC: a 40-row product at 109 vs 80 GFLOP/s) and a single row to MKL. Weights are stored
@@ -35,6 +36,19 @@ log = logging.getLogger(__name__)
 
 class _Kernels:
     onednn = True  # cleared once if this torch build cannot run it
+    packed = True  # cleared once if oneDNN's packed weights fail here
+
+
+# oneDNN reads a plain (column- or row-major) weight well where it has AVX-512 kernels for it, but on an AVX2-only
+# CPU (Zen 3 EPYC) four rows through a plain weight cost 2.3x one row through MKL (65 ms against 29 ms for
+# SmolLM2's products, 2 threads): its small-batch kernels there want the weight in their own blocked layout. Packed
+# once (torch's _reorder_linear_weight, the layout inductor's freezing uses), four rows cost 1.18x one row (34 ms)
+# and eight 1.6x. The packed copy sits beside the column-major one, which single rows keep reading through MKL
+# (faster for one row: 29 ms against 36 ms packed), so it is made at a weight's first product of 2+ rows, only
+# when free memory is at least PACK_HEADROOM times its size: a model that never runs two panes never pays for it.
+PACK_BATCH = 16  # the batch size oneDNN chooses the blocking for (2-9 panes, and prompts of many rows, use it)
+PACK_HEADROOM = 4
+_PACKED_ATTR = "_workbench_onednn_packed"
 
 
 _KERNELS = _Kernels()
@@ -57,12 +71,43 @@ def cpu_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         return torch.nn.functional.linear(x, weight, bias)
     try:
         flat = x.reshape(rows, x.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(flat, weight, bias, "none", [], "")
+        out = torch.ops.mkldnn._linear_pointwise(flat, _packed(weight), bias, "none", [], "")
     except (RuntimeError, AttributeError) as exc:  # a build without oneDNN, or an op this torch lacks
         log.info("oneDNN small-batch linear unavailable (%s); using torch's linear", exc)
         _KERNELS.onednn = False
         return torch.nn.functional.linear(x, weight, bias)
     return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+def _packed(weight: torch.Tensor) -> torch.Tensor:
+    """oneDNN's packed copy of `weight`, made at its first use and remade when the weight's data is replaced or
+    changed in place; `weight` itself where packing failed or memory is short."""
+    import torch
+
+    try:
+        version = weight._version
+    except RuntimeError:  # an inference tensor keeps no version counter (and cannot be changed in place)
+        version = 0
+    key = (weight.data_ptr(), version, tuple(weight.shape))
+    cached = getattr(weight, _PACKED_ATTR, None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    packed = weight
+    free = _free_cpu_bytes()
+    if _KERNELS.packed and (free is None or free >= PACK_HEADROOM * weight.numel() * weight.element_size()):
+        try:
+            packed = torch.ops.mkldnn._reorder_linear_weight(weight, PACK_BATCH)
+        except (RuntimeError, AttributeError) as exc:
+            log.info("oneDNN packed weights unavailable (%s); products of 2+ rows read the plain weight", exc)
+            _KERNELS.packed = False
+    setattr(weight, _PACKED_ATTR, (key, packed))  # short of memory: the plain weight, not asked again
+    return packed
+
+
+def _free_cpu_bytes() -> int | None:
+    from workbench.models.memory_guard import free_bytes
+
+    return free_bytes("cpu")
 
 
 def _cpu_linear_forward(self: Any, x: torch.Tensor) -> torch.Tensor:

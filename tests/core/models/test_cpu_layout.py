@@ -86,3 +86,44 @@ def test_block_linears_compute_through_cpu_linear_and_keep_their_hooks():
     handle.remove()
     assert type(q) is torch.nn.Linear and q.forward.__func__ is cpu_layout._cpu_linear_forward
     assert seen == [(4, 1, 64)]
+
+
+needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
+
+
+@needs_onednn
+def test_several_rows_read_a_packed_copy_made_once_and_remade_when_the_weight_changes():
+    weight = torch.randn(96, 64).t().contiguous().t()  # column-major, as the loaded model stores it
+    x = torch.randn(4, 64)
+    with torch.inference_mode():
+        first = cpu_linear(x, weight)
+        packed = getattr(weight, cpu_layout._PACKED_ATTR)[1]
+        assert packed is not weight and packed.is_mkldnn  # oneDNN's own blocked layout
+        cpu_linear(x, weight)
+        assert getattr(weight, cpu_layout._PACKED_ATTR)[1] is packed  # reused, not packed again
+    torch.testing.assert_close(first, torch.nn.functional.linear(x, weight), rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        weight.mul_(-2.0)  # changed in place: a stale packed copy would give the old products
+    with torch.inference_mode():
+        after = cpu_linear(x, weight)
+    torch.testing.assert_close(after, -2.0 * first, rtol=1e-5, atol=1e-5)
+    weight.data = torch.randn(96, 64)  # replaced: packed again from the new values
+    with torch.inference_mode():
+        torch.testing.assert_close(cpu_linear(x, weight), torch.nn.functional.linear(x, weight), rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
+def test_short_of_memory_several_rows_read_the_plain_weight(monkeypatch):
+    weight, x = torch.randn(96, 64), torch.randn(4, 64)
+    monkeypatch.setattr(cpu_layout, "_free_cpu_bytes", lambda: weight.numel() * weight.element_size())
+    with torch.inference_mode():
+        out = cpu_linear(x, weight)
+    assert getattr(weight, cpu_layout._PACKED_ATTR)[1] is weight  # no copy made, and not asked again
+    torch.testing.assert_close(out, torch.nn.functional.linear(x, weight), rtol=1e-5, atol=1e-5)
+
+
+def test_one_row_never_makes_a_packed_copy():
+    weight = torch.randn(96, 64)
+    with torch.inference_mode():
+        cpu_linear(torch.randn(1, 64), weight)
+    assert not hasattr(weight, cpu_layout._PACKED_ATTR)
