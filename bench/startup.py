@@ -173,6 +173,39 @@ print(cpu() - start)
 """
 
 
+# What the model process imports on its way to "ready", in order, in CPU seconds: the most of the warm figure. The
+# third stage is what transformers' model code (modeling_utils) imports at module level for features a local
+# model never uses here: torch._dynamo (deepgemm's and continuous batching's decorators), DTensor and FSDP
+# (sharding), scipy.optimize (object-detection losses); imported first, so the fourth stage is the rest of it.
+IMPORT_STAGES = """
+import os, time
+def cpu():
+    t = os.times()
+    return t.user + t.system
+stages = []
+def stage(name, modules):
+    import importlib
+    start = cpu()
+    for module in modules:
+        importlib.import_module(module)
+    stages.append(f"{name} {cpu() - start:.2f}")
+stage("transformers (package)", ["transformers"])
+stage("torch", ["torch"])
+stage("torch._dynamo + torch.distributed.tensor/fsdp + scipy.optimize", ["torch._dynamo", "torch.distributed.tensor",
+      "torch.distributed.fsdp", "scipy.optimize"])
+stage("rest of transformers' model and tokenizer code", ["transformers.modeling_utils",
+      "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto"])
+print("; ".join(stages))
+"""
+
+
+def import_stages(env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [PYTHON, "-c", IMPORT_STAGES], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    return done.stdout.strip().splitlines()[-1] if done.returncode == 0 else f"(failed: {done.stderr[-300:]})"
+
+
 def sae_lens_import_cpu(mode: str, env: dict[str, str]) -> float:
     done = subprocess.run(
         [PYTHON, "-c", IMPORT_COST, mode], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
@@ -234,6 +267,7 @@ def main() -> int:
 
         plain, light = sae_lens_import_cpu("plain", env), sae_lens_import_cpu("light", env)
         print(f"sae-lens import after torch + transformers: plain {plain:.2f} s CPU, light (sae_lens_lite) {light:.2f}")
+        print(f"model-process imports, CPU s: {import_stages(env)}", flush=True)
 
         if cache is not None:
             cold = launch_app(env)
