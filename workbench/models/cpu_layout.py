@@ -43,11 +43,13 @@ class _Kernels:
 # CPU (Zen 3 EPYC) four rows through a plain weight cost 2.3x one row through MKL (65 ms against 29 ms for
 # SmolLM2's products, 2 threads): its small-batch kernels there want the weight in their own blocked layout. Packed
 # once (torch's _reorder_linear_weight, the layout inductor's freezing uses), four rows cost 1.18x one row (34 ms)
-# and eight 1.6x. The packed copy sits beside the column-major one, which single rows keep reading through MKL
-# (faster for one row: 29 ms against 36 ms packed), so it is made at a weight's first product of 2+ rows, only
-# when free memory is at least PACK_HEADROOM times its size: a model that never runs two panes never pays for it.
+# and eight 1.6x; a 39-token prompt's products took 0.14 s instead of 0.34 s. The packed copy sits beside the
+# column-major one, which single rows keep reading through MKL (faster for one row: 29 ms against 36 ms packed),
+# so a float32 CPU model holds its weights twice from its first prompt on. Each copy is made only while free memory
+# stays above PACK_RESERVE_BYTES after it (the KV cache, activations and logits still need room); short of that,
+# products of 2+ rows read the plain weight, as before.
 PACK_BATCH = 16  # the batch size oneDNN chooses the blocking for (2-9 panes, and prompts of many rows, use it)
-PACK_HEADROOM = 4
+PACK_RESERVE_BYTES = 2 << 30
 _PACKED_ATTR = "_workbench_onednn_packed"
 
 
@@ -94,7 +96,7 @@ def _packed(weight: torch.Tensor) -> torch.Tensor:
         return cached[1]
     packed = weight
     free = _free_cpu_bytes()
-    if _KERNELS.packed and (free is None or free >= PACK_HEADROOM * weight.numel() * weight.element_size()):
+    if _KERNELS.packed and (free is None or free >= PACK_RESERVE_BYTES + weight.numel() * weight.element_size()):
         try:
             packed = torch.ops.mkldnn._reorder_linear_weight(weight, PACK_BATCH)
         except (RuntimeError, AttributeError) as exc:
