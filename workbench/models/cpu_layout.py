@@ -93,8 +93,8 @@ def _packed(weight: torch.Tensor) -> torch.Tensor:
     key = (weight.data_ptr(), version, tuple(weight.shape))
     cached = getattr(weight, _PACKED_ATTR, None)
     if cached is not None and cached[0] == key:
-        return cached[1]
-    packed = weight
+        return weight if cached[1] is None else cached[1]
+    packed = None  # None, not the weight itself: a weight holding itself would wait for the cycle collector
     free = _free_cpu_bytes()
     if _KERNELS.packed and (free is None or free >= PACK_RESERVE_BYTES + weight.numel() * weight.element_size()):
         try:
@@ -103,7 +103,7 @@ def _packed(weight: torch.Tensor) -> torch.Tensor:
             log.info("oneDNN packed weights unavailable (%s); products of 2+ rows read the plain weight", exc)
             _KERNELS.packed = False
     setattr(weight, _PACKED_ATTR, (key, packed))  # short of memory: the plain weight, not asked again
-    return packed
+    return weight if packed is None else packed
 
 
 def _free_cpu_bytes() -> int | None:
