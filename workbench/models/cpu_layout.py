@@ -149,8 +149,6 @@ def column_major(*weights: torch.Tensor) -> torch.Tensor:
     import torch
 
     first = weights[0]
-    if any(w.dim() != 2 for w in weights):
-        return torch.cat(weights).t().contiguous().t()
     rows = sum(int(w.shape[0]) for w in weights)
     out = torch.empty((first.shape[1], rows), dtype=first.dtype, device=first.device)
     at = 0
