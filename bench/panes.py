@@ -19,7 +19,13 @@ On an AVX2-only EPYC (Zen 3, family 25 model 1; the fix above was measured on on
 1.82 again: the same profile (32 tokens, 1 thread) read 2.69 s vs 8.07 s, 7.1 s of it oneDNN's products of 4 rows
 through the plain weights against 1.9 s of MKL's for one row. With the weights packed into oneDNN's blocked layout
 for 2+ rows (cpu_layout._packed), 2 threads: products 1.91 s vs 2.44 s (1.28x), whole runs 1.38-1.48 (over the
-1.3 target there).
+1.3 target there). cProfile of 64 tokens there then: the products 4.41 s of 6.39 s for 4 panes (3.02 of 4.24 for
+one), and 0.3 s of Python around them (cpu_linear's checks and packed-copy look-up, the op packet's dispatch), which
+the lean step now skips by preparing each block's packed weights once per run (lean_decode._products). Left: the
+4-row products themselves (oneDNN's AVX2 brgemm reads q|k|v and gate|up at about half the bandwidth MKL's
+one-row product gets; the 576-wide and the unembedding's products cost about the same for 4 rows as for one),
+the 4-row prompt (0.42 vs 0.18 s) and attention (0.30 vs 0.16 s). With that, 7 alternating runs read 1.36
+(pairs 1.22-1.40) on a machine whose runs of the same work spread by ±10 %.
 """
 
 from __future__ import annotations

@@ -62,23 +62,39 @@ def cpu_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     import torch
 
     rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
-    if (
-        rows < 2
-        or not _KERNELS.onednn
-        or weight.device.type != "cpu"
-        or weight.dtype != torch.float32
-        or x.dtype != torch.float32
-        or torch.is_grad_enabled()
-    ):
+    if rows < 2 or x.dtype != torch.float32 or torch.is_grad_enabled():
+        return torch.nn.functional.linear(x, weight, bias)
+    prepared = onednn_weight(weight)
+    if prepared is None:
         return torch.nn.functional.linear(x, weight, bias)
     try:
-        flat = x.reshape(rows, x.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(flat, _packed(weight), bias, "none", [], "")
+        out = onednn_linear(x.reshape(rows, x.shape[-1]), prepared, bias)
     except (RuntimeError, AttributeError) as exc:  # a build without oneDNN, or an op this torch lacks
         log.info("oneDNN small-batch linear unavailable (%s); using torch's linear", exc)
         _KERNELS.onednn = False
         return torch.nn.functional.linear(x, weight, bias)
     return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+def onednn_weight(weight: torch.Tensor) -> torch.Tensor | None:
+    """What `cpu_linear` hands oneDNN for 2+ rows times `weight` (its packed copy, or the weight itself where the
+    copy was skipped), or None where cpu_linear would use torch's linear. Callers that multiply by the same
+    weights many times (a decoding step: lean_decode.py) prepare them once and call `onednn_linear`."""
+    import torch
+
+    if not _KERNELS.onednn or weight.device.type != "cpu" or weight.dtype != torch.float32:
+        return None
+    return _packed(weight)
+
+
+def onednn_linear(x: torch.Tensor, prepared: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """`cpu_linear`'s product for a 2-D float32 `x` of 2+ rows, without its checks and look-ups: `prepared` comes
+    from `onednn_weight`, and grad is off. The op's overload itself, not its packet, which picks the overload per
+    call. For 4 rows by a 576×576 weight on a 2-core EPYC: cpu_linear 99 µs, the packet 72 µs, this 64 µs; over
+    a 4-pane step's 121 products that is ~4 ms."""
+    import torch
+
+    return torch.ops.mkldnn._linear_pointwise.default(x, prepared, bias, "none", [], "")
 
 
 def _packed(weight: torch.Tensor) -> torch.Tensor:

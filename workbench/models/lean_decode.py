@@ -53,6 +53,9 @@ class LeanDecoder:
         self._scaling = float(attn.scaling)
         self._swap: torch.Tensor | None = None
         self._parts: list[_BlockParts] = []  # set by usable() for a run
+        # Per block, the q|k|v, o, gate|up and down weights as oneDNN takes them for 2+ rows (cpu_layout's packed
+        # copies), looked up at a run's first step of 2+ rows instead of at every product; [] until then.
+        self._multi_row: list[_Products] = []
         # transformers' SDPA call for one query without a mask hands GQA to the kernel (unsupported_reason checks)
         self._sdpa_kwargs = {"enable_gqa": True} if attn.num_key_value_groups > 1 else {}
 
@@ -95,6 +98,7 @@ class LeanDecoder:
         ):
             return False
         self._parts = [_BlockParts.of(block) for block in self._blocks]
+        self._multi_row = []
         return True
 
     def hidden(self, ids: torch.Tensor, start: int, cache: Any) -> torch.Tensor:
@@ -102,23 +106,37 @@ class LeanDecoder:
         the new keys and values appended to `cache`; `usable(cache)` must have said yes."""
         import torch
 
-        from workbench.models.cpu_layout import cpu_linear
-
         hidden = self._embed(ids)
         # transformers: arange(1) + the cache's length, as a (1, 1) int64 tensor; cos/sin once for every block.
         position_ids = torch.tensor([[start]], dtype=torch.long, device=hidden.device)
         cos, sin = self._rotary(hidden, position_ids=position_ids)
-        # One row: cpu_linear would hand it to torch's linear anyway (fused_linears.py's modules compute with it).
-        linear = torch.nn.functional.linear if hidden.shape[0] == 1 else cpu_linear
+        linear, products = self._products(hidden.shape[0])
         step = _Step(self, cos, sin, linear)
-        for parts, layer in zip(self._parts, cache.layers, strict=True):
-            step.parts, step.cache_layer = parts, layer
+        for parts, weights, layer in zip(self._parts, products, cache.layers, strict=True):
+            step.parts, step.weights, step.cache_layer = parts, weights, layer
             block = parts.block
             if block._forward_hooks or block._forward_pre_hooks:
                 hidden = block(hidden, **{_LEAN: step})  # through Module.__call__, which runs the hooks
             else:
                 hidden = self.block_step(hidden, step)  # what Module.__call__ does for a block without hooks
         return self._norm(hidden)
+
+    def _products(self, rows: int) -> tuple[Callable[..., torch.Tensor], list[_Products]]:
+        """The product function for `rows` rows and, per block, the weights it takes: the same products
+        cpu_layout.cpu_linear computes for the fused modules (torch's linear for one row, oneDNN for more)."""
+        import torch
+
+        from workbench.models.cpu_layout import cpu_linear, onednn_linear, onednn_weight
+
+        plain = [parts.products for parts in self._parts]
+        if rows == 1 or torch.is_grad_enabled():
+            return (torch.nn.functional.linear if rows == 1 else cpu_linear), plain
+        if not self._multi_row:
+            prepared = [tuple(onednn_weight(w) for w in weights) for weights in plain]
+            if any(w is None for weights in prepared for w in weights):
+                return cpu_linear, plain  # oneDNN is unavailable in this build: cpu_linear gave up on it too
+            self._multi_row = prepared  # type: ignore[assignment]
+        return onednn_linear, self._multi_row
 
     def block_step(self, hidden: torch.Tensor, step: _Step) -> torch.Tensor:
         """LlamaDecoderLayer.forward for one position per row, with the same float operations in the same order.
@@ -127,13 +145,14 @@ class LeanDecoder:
         import torch
 
         p, linear = step.parts, step.linear
+        qkv_weight, o_weight, gate_up_weight, down_weight = step.weights
         rows, _, width = hidden.shape
         heads, kv_heads = self._heads, self._kv_heads
 
         residual = hidden.reshape(rows, width)
         x = _rms_norm(residual, p.norm_in, p.eps_in)
         # q|k|v as (rows, heads + 2 kv_heads, 1, head_dim): q, k and v are then slices in SDPA's layout.
-        qkv = linear(x, p.qkv, p.qkv_bias).view(rows, heads + 2 * kv_heads, 1, self._head_dim)
+        qkv = linear(x, qkv_weight, p.qkv_bias).view(rows, heads + 2 * kv_heads, 1, self._head_dim)
         qk = qkv[:, : heads + kv_heads]
         qk = (qk * step.cos) + (qk.index_select(-1, step.swap) * step.signed_sin)  # rotary on q and k at once
         keys, values = step.cache_layer.update(qk[:, heads:], qkv[:, heads + kv_heads :])
@@ -141,11 +160,15 @@ class LeanDecoder:
             qk[:, :heads], keys, values, attn_mask=None, dropout_p=0.0, scale=self._scaling, is_causal=False,
             **self._sdpa_kwargs,
         )  # fmt: skip
-        hidden = residual + linear(out.transpose(1, 2).reshape(rows, -1), p.o, p.o_bias)
+        hidden = residual + linear(out.transpose(1, 2).reshape(rows, -1), o_weight, p.o_bias)
 
         x = _rms_norm(hidden, p.norm_post, p.eps_post)
-        gate, up = linear(x, p.gate_up, p.gate_up_bias).split(p.gate_up_sizes, dim=-1)
-        return (hidden + linear(p.act(gate) * up, p.down, p.down_bias)).view(rows, 1, width)
+        gate, up = linear(x, gate_up_weight, p.gate_up_bias).split(p.gate_up_sizes, dim=-1)
+        return (hidden + linear(p.act(gate) * up, down_weight, p.down_bias)).view(rows, 1, width)
+
+
+# A block's q|k|v, o, gate|up and down weights, in the order a step multiplies by them.
+_Products = tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", "torch.Tensor"]
 
 
 class _BlockParts(NamedTuple):
@@ -191,6 +214,10 @@ class _BlockParts(NamedTuple):
             act=mlp.act_fn.forward,
         )
 
+    @property
+    def products(self) -> _Products:
+        return (self.qkv, self.o, self.gate_up, self.down)
+
 
 class _Step:
     """What every block of one step shares: cos/sin for the new position, the linear for its row count, and
@@ -200,7 +227,7 @@ class _Step:
     swapped by one gather and the sign moves to sin: (−a)·b and a·(−b) are the same float, so the products, and
     the sum after them, are the same bits."""
 
-    __slots__ = ("cache_layer", "cos", "decoder", "linear", "parts", "signed_sin", "swap")
+    __slots__ = ("cache_layer", "cos", "decoder", "linear", "parts", "signed_sin", "swap", "weights")
 
     def __init__(self, decoder: LeanDecoder, cos: torch.Tensor, sin: torch.Tensor, linear: Any) -> None:
         import torch
@@ -214,6 +241,7 @@ class _Step:
         self.signed_sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1).view(1, 1, 1, dim)
         self.swap = decoder.swap_index(dim, cos.device)
         self.parts: Any = None
+        self.weights: _Products = ()  # type: ignore[assignment]
         self.cache_layer: Any = None
 
 
@@ -223,13 +251,6 @@ def _block_forward(self: Any, hidden_states: torch.Tensor, *args: Any, **kwargs:
     if step is None:
         return type(self).forward(self, hidden_states, *args, **kwargs)
     return step.decoder.block_step(hidden_states, step)
-
-
-def _fused_product(group: Any, x: torch.Tensor) -> torch.Tensor:
-    """The fused group's whole product of `x`, as its lead module computes it before splitting it."""
-    from workbench.models.cpu_layout import cpu_linear
-
-    return cpu_linear(x, group.weight, group.bias)
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, epsilon: torch.Tensor) -> torch.Tensor:

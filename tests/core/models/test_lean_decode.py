@@ -77,6 +77,19 @@ def test_each_step_gives_transformers_logits_bit_for_bit(rows):
     _steps_agree(tiny_backend(), rows, steps=6)
 
 
+def test_several_rows_read_the_packed_weights_prepared_once_per_run_or_cpu_linear_without_onednn(monkeypatch):
+    from workbench.models import cpu_layout
+
+    backend = tiny_backend()
+    _steps_agree(backend, rows=3, steps=3)
+    prepared = backend._lean._multi_row
+    qkv = backend._lean._parts[0].qkv
+    assert prepared and prepared[0][0] is cpu_layout.onednn_weight(qkv)  # the packed copy cpu_linear keeps
+    monkeypatch.setattr(cpu_layout._KERNELS, "onednn", False)  # a torch build whose oneDNN op failed
+    _steps_agree(backend, rows=3, steps=3)
+    assert backend._lean._multi_row == []
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
