@@ -53,6 +53,7 @@ class LeanDecoder:
         self._scaling = float(attn.scaling)
         self._swap: torch.Tensor | None = None
         self._parts: list[_BlockParts] = []  # set by usable() for a run
+        self._plain: list[_Products] = []  # each block's weights as stored, set with _parts
         # Per block, the q|k|v, o, gate|up and down weights as oneDNN takes them for 2+ rows (cpu_layout's packed
         # copies), looked up at a run's first step of 2+ rows instead of at every product; [] until then.
         self._multi_row: list[_Products] = []
@@ -98,6 +99,7 @@ class LeanDecoder:
         ):
             return False
         self._parts = [_BlockParts.of(block) for block in self._blocks]
+        self._plain = [parts.products for parts in self._parts]
         self._multi_row = []
         return True
 
@@ -128,7 +130,7 @@ class LeanDecoder:
 
         from workbench.models.cpu_layout import cpu_linear, onednn_linear, onednn_weight
 
-        plain = [parts.products for parts in self._parts]
+        plain = self._plain
         if rows == 1 or torch.is_grad_enabled():
             return (torch.nn.functional.linear if rows == 1 else cpu_linear), plain
         if not self._multi_row:
